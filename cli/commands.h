@@ -1,0 +1,14 @@
+// Each subcommand lives in its own file and registers itself on the app; its
+// callback throws library exceptions, which main() turns into exit codes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace weakdistill::cli {
+
+void add_eval(CLI::App& app);
+void add_data_convert(CLI::App& data);
+void add_data_stats(CLI::App& data);
+void add_data_sample(CLI::App& data);
+
+}  // namespace weakdistill::cli

@@ -1,0 +1,50 @@
+// Strict reading and atomic writing of JSON Lines datasets (docs/FORMATS.md).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "weakdistill/core/sample.h"
+
+namespace weakdistill {
+
+struct ReadOptions {
+  // Predictions may omit "text" (eval then checks entity offsets against the
+  // gold text) and may have an empty summary.
+  bool prediction = false;
+  // An empty file (no non-blank line) is an error unless this is set.
+  bool allow_empty = false;
+  // Longer lines are rejected: a sample this big is a broken file, not data.
+  std::size_t max_line_bytes = std::size_t{4} << 20;
+};
+
+// A dataset and where each sample came from.
+struct Dataset {
+  Task task = Task::kClassification;
+  std::string path;                // the file it was read from ("" if built in memory)
+  std::vector<Sample> samples;
+  std::vector<std::size_t> lines;  // 1-based line number of each sample in `path`
+};
+
+// Reads a JSON Lines file of `task` samples. Blank lines are skipped; a UTF-8
+// BOM and CRLF line ends are accepted. Throws InputError naming path:line and
+// the problem for: invalid UTF-8, a line that is not a JSON object, a missing
+// or mistyped field, entity offsets outside the text or not matching the
+// entity's "text", overlapping entities, an over-long line, an empty file.
+Dataset read_jsonl(const std::string& path, Task task, const ReadOptions& options = {});
+
+// Parses one line (already free of its line end) into a sample. `where` is
+// prefixed to error messages (usually "path:line").
+Sample parse_sample(const std::string& line, Task task, const ReadOptions& options,
+                    const std::string& where);
+
+// Writes the samples atomically, one compact JSON object per line.
+void write_jsonl(const std::string& path, const std::vector<Sample>& samples, Task task);
+
+// Checks that `entities` fit `text` (code points) and do not overlap, sorts them
+// by start and fills any empty entity text. Throws InputError prefixed by `where`.
+void check_entities(const std::u32string& text, std::vector<Entity>& entities,
+                    const std::string& where);
+
+}  // namespace weakdistill

@@ -1,0 +1,20 @@
+#include "weakdistill/core/random.h"
+
+#include <limits>
+
+namespace weakdistill {
+
+std::uint64_t Rng::below(std::uint64_t n) {
+  // Reject the top partial block so that every residue is equally likely.
+  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -
+                              std::numeric_limits<std::uint64_t>::max() % n;
+  std::uint64_t x;
+  do {
+    x = next();
+  } while (x >= limit);
+  return x % n;
+}
+
+double Rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+}  // namespace weakdistill
