@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
                               : quiet ? spdlog::level::warn : spdlog::level::info);
   });
 
+  weakdistill::cli::add_train(app);
+  weakdistill::cli::add_predict(app);
   weakdistill::cli::add_eval(app);
   CLI::App* data = app.add_subcommand("data", "Convert, describe and split datasets");
   data->require_subcommand(1);

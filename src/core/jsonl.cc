@@ -140,6 +140,12 @@ Sample parse_sample(const std::string& line, Task task, const ReadOptions& optio
     s.text = require_string(obj, "text", where);
     if (s.text.empty() && !options.prediction) fail(where, "\"text\" is empty");
   }
+  if (options.unlabeled) {
+    const bool labeled = (task == Task::kClassification && obj.contains("label")) ||
+                         (task == Task::kNer && obj.contains("entities")) ||
+                         (task == Task::kSummarization && obj.contains("summary"));
+    if (!labeled) return s;
+  }
   switch (task) {
     case Task::kClassification:
       s.label = require_string(obj, "label", where);

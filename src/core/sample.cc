@@ -4,6 +4,9 @@
 
 namespace weakdistill {
 
+InputError::~InputError() = default;
+UsageError::~UsageError() = default;
+
 std::string at(const std::string& file, std::size_t line, const std::string& message) {
   if (line == 0) return file + ": " + message;
   return file + ":" + std::to_string(line) + ": " + message;

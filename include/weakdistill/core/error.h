@@ -12,6 +12,9 @@ namespace weakdistill {
 class InputError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  // Out of line, so that the type's identity lives in libweakdistill and an
+  // error thrown in a dlopen'ed plugin is caught as this type.
+  ~InputError() override;
 };
 
 // A command used wrongly (incompatible options, a missing option the parser
@@ -19,6 +22,7 @@ class InputError : public std::runtime_error {
 class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  ~UsageError() override;
 };
 
 // Formats "file:line: message" (line 0 means the whole file: "file: message").

@@ -13,6 +13,9 @@ struct ReadOptions {
   // Predictions may omit "text" (eval then checks entity offsets against the
   // gold text) and may have an empty summary.
   bool prediction = false;
+  // Inputs to predict: "text" is required, the task's label fields are
+  // optional (checked when present).
+  bool unlabeled = false;
   // An empty file (no non-blank line) is an error unless this is set.
   bool allow_empty = false;
   // Longer lines are rejected: a sample this big is a broken file, not data.

@@ -1,0 +1,37 @@
+// The constructors of each student kind, for the factory in student.cc.
+// Adding a kind: a .cc file under src/student/, a line here, a line in student.cc.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "weakdistill/core/options.h"
+#include "weakdistill/student/student.h"
+
+namespace weakdistill::student_internal {
+
+// Reads `seed` and `threads` (shared by every kind).
+CommonOptions read_common(OptionReader& reader);
+
+// The task's set metric E of predictions against gold (accuracy, entity F1,
+// ROUGE-L F1) and its name, for epoch reports.
+std::pair<double, std::string> dev_metric(Task task, const std::vector<Sample>& gold,
+                                          const std::vector<Prediction>& predictions);
+
+std::unique_ptr<Student> make_lead(const nlohmann::json& options);
+
+// A libtorch student from libweakdistill_neural.so, loaded on first use.
+// Throws std::runtime_error saying where the library was looked for.
+std::unique_ptr<Student> make_neural(Task task, std::string_view kind,
+                                     const nlohmann::json& options);
+
+}  // namespace weakdistill::student_internal
+
+// The one symbol libweakdistill_neural.so exports: a new student of `kind`
+// (nullptr when the library has no such kind). Exceptions propagate.
+extern "C" weakdistill::Student* weakdistill_neural_make(int task, const char* kind,
+                                                         const nlohmann::json* options);
+
+namespace weakdistill::student_internal {
+
+}  // namespace weakdistill::student_internal

@@ -1,0 +1,60 @@
+// Loads libweakdistill_neural.so on first use (see src/CMakeLists.txt for why).
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+
+#include "kinds_internal.h"
+
+namespace weakdistill::student_internal {
+namespace {
+
+using MakeFn = Student* (*)(int, const char*, const nlohmann::json*);
+
+MakeFn load_plugin() {
+  static std::once_flag once;
+  static MakeFn fn = nullptr;
+  static std::string error;
+  std::call_once(once, [] {
+    std::vector<std::string> candidates;
+    if (const char* dir = std::getenv("WEAKDISTILL_PLUGIN_DIR")) {
+      candidates.push_back(std::string(dir) + "/libweakdistill_neural.so");
+    }
+    // Beside libweakdistill.so, where the build and `make install` put it.
+    Dl_info info;
+    if (::dladdr(reinterpret_cast<void*>(&load_plugin), &info) && info.dli_fname) {
+      candidates.push_back(
+          (std::filesystem::path(info.dli_fname).parent_path() / "libweakdistill_neural.so").string());
+    }
+    candidates.push_back("libweakdistill_neural.so");  // the loader's search path
+    for (const std::string& path : candidates) {
+      void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+      if (!handle) {
+        error += "\n  " + path + ": " + ::dlerror();
+        continue;
+      }
+      fn = reinterpret_cast<MakeFn>(::dlsym(handle, "weakdistill_neural_make"));
+      if (fn) return;
+      error += "\n  " + path + ": no weakdistill_neural_make symbol";
+    }
+  });
+  if (!fn) {
+    throw std::runtime_error(
+        "the neural students need libweakdistill_neural.so (built with libtorch), which could not "
+        "be loaded; set WEAKDISTILL_PLUGIN_DIR to its folder. Tried:" + error);
+  }
+  return fn;
+}
+
+}  // namespace
+
+std::unique_ptr<Student> make_neural(Task task, std::string_view kind,
+                                     const nlohmann::json& options) {
+  const MakeFn make = load_plugin();
+  Student* s = make(static_cast<int>(task), std::string(kind).c_str(), &options);
+  if (!s) throw std::logic_error("libweakdistill_neural.so has no student kind " + std::string(kind));
+  return std::unique_ptr<Student>(s);
+}
+
+}  // namespace weakdistill::student_internal

@@ -1,0 +1,40 @@
+# Cross-checks of `weakdistill eval` against independent Python implementations. Included by
+# tests/CMakeLists.txt. Always Debian's /usr/bin/python3 (never a pyenv/venv python3 on PATH), so
+# NLTK comes from the python3-nltk package that scripts/setup.sh installs.
+set(WEAKDISTILL_SYSTEM_PYTHON /usr/bin/python3)
+set(_reference_dir ${CMAKE_CURRENT_LIST_DIR})
+
+if(NOT EXISTS ${WEAKDISTILL_SYSTEM_PYTHON})
+  message(WARNING "${WEAKDISTILL_SYSTEM_PYTHON} not found: the Python metric cross-checks will "
+                  "fail until it is installed (scripts/setup.sh).")
+  foreach(name python_check_metrics python_check_bleu_nltk)
+    add_test(NAME ${name} COMMAND ${CMAKE_COMMAND} -E echo
+             "${WEAKDISTILL_SYSTEM_PYTHON} not found; run scripts/setup.sh")
+    set_tests_properties(${name} PROPERTIES LABELS integration WILL_FAIL TRUE)
+  endforeach()
+  return()
+endif()
+
+# Every number of `weakdistill eval --json` and --per-sample against metrics_reference.py, on
+# random cases and (when present) realistic predictions on data/.
+add_test(NAME python_check_metrics
+         COMMAND ${WEAKDISTILL_SYSTEM_PYTHON} ${_reference_dir}/check_metrics.py
+                 $<TARGET_FILE:weakdistill> ${PROJECT_SOURCE_DIR}/data
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(python_check_metrics PROPERTIES LABELS integration TIMEOUT 300)
+
+# bleu4 against nltk.translate.bleu_score.corpus_bleu. When NLTK is missing the test is still
+# registered: the script then fails, saying to install python3-nltk. The check below only warns
+# at configure time, since NLTK may be installed after configuring.
+execute_process(COMMAND ${WEAKDISTILL_SYSTEM_PYTHON} -c "import nltk.translate.bleu_score"
+                RESULT_VARIABLE _nltk_missing OUTPUT_QUIET ERROR_QUIET)
+if(_nltk_missing)
+  message(WARNING "NLTK is not importable by ${WEAKDISTILL_SYSTEM_PYTHON}: the test "
+                  "python_check_bleu_nltk will fail until python3-nltk is installed "
+                  "(scripts/setup.sh installs it; or: sudo apt-get install python3-nltk).")
+endif()
+add_test(NAME python_check_bleu_nltk
+         COMMAND ${WEAKDISTILL_SYSTEM_PYTHON} ${_reference_dir}/check_bleu_nltk.py
+                 $<TARGET_FILE:weakdistill> ${PROJECT_SOURCE_DIR}/data
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(python_check_bleu_nltk PROPERTIES LABELS integration TIMEOUT 300)
