@@ -19,6 +19,8 @@ std::pair<double, std::string> dev_metric(Task task, const std::vector<Sample>& 
                                           const std::vector<Prediction>& predictions);
 
 std::unique_ptr<Student> make_lead(const nlohmann::json& options);
+std::unique_ptr<Student> make_fasttext(const nlohmann::json& options);
+std::unique_ptr<Student> make_command(Task task, std::string_view kind, const nlohmann::json& options);
 
 // A libtorch student from libweakdistill_neural.so, loaded on first use.
 // Throws std::runtime_error saying where the library was looked for.

@@ -32,7 +32,14 @@ std::unique_ptr<Student> plain(Task, std::string_view, const nlohmann::json& opt
 // Every student kind, per task; the first of a task is its default.
 const std::vector<KindEntry>& registry() {
   static const std::vector<KindEntry> kinds = {
+      {Task::kClassification, "fasttext", &plain<&student_internal::make_fasttext>},
+      {Task::kClassification, "textcnn", &student_internal::make_neural},
+      {Task::kSummarization, "pointer-generator", &student_internal::make_neural},
       {Task::kSummarization, "lead", &plain<&student_internal::make_lead>},
+      {Task::kNer, "bigru-crf", &student_internal::make_neural},
+      {Task::kClassification, "command", &student_internal::make_command},
+      {Task::kNer, "command", &student_internal::make_command},
+      {Task::kSummarization, "command", &student_internal::make_command},
   };
   return kinds;
 }

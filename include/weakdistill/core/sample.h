@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,9 @@ struct Entity {
   std::string type;
   std::string text;  // the covered text; filled on read when the file omits it
   friend bool operator==(const Entity&, const Entity&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const Entity& e) {
+    return os << "[" << e.start << ", " << e.end << ") " << e.type << " \"" << e.text << "\"";
+  }
 };
 
 // One sample. Which fields are meaningful depends on the task: `label` for

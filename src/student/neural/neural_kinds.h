@@ -8,4 +8,8 @@
 
 namespace weakdistill::neural {
 
+std::unique_ptr<Student> make_bigru_crf(const nlohmann::json& options);
+std::unique_ptr<Student> make_pointer_generator(const nlohmann::json& options);
+std::unique_ptr<Student> make_textcnn(const nlohmann::json& options);
+
 }  // namespace weakdistill::neural

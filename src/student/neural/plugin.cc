@@ -9,6 +9,9 @@ extern "C" weakdistill::Student* weakdistill_neural_make(int task, const char* k
   using weakdistill::Task;
   const std::string_view k(kind);
   const Task t = static_cast<Task>(task);
+  if (t == Task::kClassification && k == "textcnn") return weakdistill::neural::make_textcnn(*options).release();
+  if (t == Task::kNer && k == "bigru-crf") return weakdistill::neural::make_bigru_crf(*options).release();
+  if (t == Task::kSummarization && k == "pointer-generator") return weakdistill::neural::make_pointer_generator(*options).release();
   (void)t;
   (void)k;
   (void)options;
