@@ -105,7 +105,8 @@ class BiGru(nn.Module):
                 x = nn.functional.dropout(x, self.dropout, self.training)
             ahead, _ = f(x)
             back, _ = b(x.gather(1, reverse.unsqueeze(2).expand(-1, -1, x.size(2))))
-            x = torch.cat([ahead, back.gather(1, reverse.unsqueeze(2).expand(-1, -1, back.size(2)))], 2)
+            back = back.gather(1, reverse.unsqueeze(2).expand(-1, -1, back.size(2)))
+            x = torch.cat([ahead, back], 2)
         return x
 
 

@@ -64,7 +64,8 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
 fi
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
 if [[ $build_type != Release ]]; then
-  echo "ner_train_compare.sh: warning: $build is a '${build_type:-?}' build; figures are for Release" >&2
+  echo "ner_train_compare.sh: warning: $build is a '${build_type:-?}' build;" \
+    "figures are for Release" >&2
 fi
 
 export OPENBLAS_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE
@@ -95,7 +96,8 @@ print(f"cores: {os.cpu_count()}   load average before: {sys.argv[5]}   after: {s
 print(f"weakdistill: {sys.argv[4]} build   {py['implementation']} (/usr/bin/python3)   "
       f"samples: {cpp['samples']}   threads: {py['threads']}")
 print()
-print(f"| {'implementation':<26} | {'samples/s':>9} | {'epoch seconds':<24} | {'epoch mean loss':<26} |")
+print(f"| {'implementation':<26} | {'samples/s':>9} | {'epoch seconds':<24} "
+      f"| {'epoch mean loss':<26} |")
 print(f"|{'-' * 28}|{'-' * 10}:|{'-' * 26}|{'-' * 28}|")
 for name, r in (("weakdistill (libtorch C++)", cpp), ("Python PyTorch", py)):
     secs = " ".join(f"{s:.1f}" for s in r["epoch_seconds"])
@@ -106,5 +108,6 @@ print(f"ratio weakdistill / Python: {cpp['samples_per_second'] / py['samples_per
 print()
 print(f"latency per sentence, 1 thread, {lat['sentences']} sentences one at a time: "
       f"p50 {lat['p50_ms']:.2f} ms   p99 {lat['p99_ms']:.2f} ms   mean {lat['mean_ms']:.2f} ms")
-print(f"model folder size on disk: {lat['model_bytes'] / 2**20:.2f} MiB ({lat['model_bytes']} bytes)")
+size = lat["model_bytes"]
+print(f"model folder size on disk: {size / 2**20:.2f} MiB ({size} bytes)")
 EOF

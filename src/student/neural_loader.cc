@@ -28,6 +28,10 @@ MakeFn load_plugin() {
           (std::filesystem::path(info.dli_fname).parent_path() / "libweakdistill_neural.so").string());
     }
     candidates.push_back("libweakdistill_neural.so");  // the loader's search path
+    // OpenMP threads busy-wait by default, which on a loaded machine starves the
+    // other threads (a 10x slower epoch measured on 2 shared cores). libgomp reads
+    // this when it loads, so it must be set before libtorch is; a user's value wins.
+    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     for (const std::string& path : candidates) {
       void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
       if (!handle) {

@@ -155,9 +155,18 @@ TEST_F(BiGruCrf, RejectsBadOptionsAndUnlearnableData) {
     }
   }
   auto student = make_student(Task::kNer, "bigru-crf", tiny_options());
+  // Nested entities give B-PER B-LOC I-PER: trained as B-PER B-LOC B-PER, with a finite loss.
+  Sample nested = sentence({{"", "张伟在北京"}});
+  nested.entities = {Entity{0, 3, "PER", "张伟在"}, Entity{1, 2, "LOC", "伟"}};
+  std::vector<double> losses;
+  student->on_epoch = [&](const EpochReport& r) { losses.push_back(r.train_loss); };
+  student->train({nested, corpus()[0]}, {});
+  for (double loss : losses) EXPECT_TRUE(std::isfinite(loss));
   EXPECT_THROW(student->train({}, {}), InputError);
   EXPECT_THROW(student->train({sentence({{"", "没有实体"}})}, {}), InputError);
+  // A failed train() leaves no model behind (not the earlier one with new vocabularies).
   EXPECT_THROW(student->predict({sentence({{"", "没有"}})}), std::logic_error);
+  EXPECT_THROW(make_student(Task::kNer, "bigru-crf", {})->predict({nested}), std::logic_error);
 }
 
 }  // namespace

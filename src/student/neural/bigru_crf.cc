@@ -3,22 +3,20 @@
 // linear-chain CRF (crf.h), trained with Adam on the CRF's negative
 // log-likelihood.
 //
-// Layer order, per sentence of n characters c_0..c_{n-1}:
-//   x_i = dropout([char(c_i); bigram(c_{i-1}c_i); bigram(c_i c_{i+1})])   (c_{-1} = <s>, c_n =
-//   </s>) h_i = dropout(BiGRU(x)_i)          [2·hidden] e_i = W h_i + b                    [T] tag
-//   scores (the CRF's emissions) y   = Viterbi(e) under the CRF     tags O, B-X, I-X for the train
-//   set's types X
+// Layer order, per sentence of n characters c_0..c_{n-1} (c_{-1} = <s>, c_n = </s>):
+//   x_i = dropout([char(c_i); bigram(c_{i-1}c_i); bigram(c_i c_{i+1})])
+//   h_i = dropout(BiGRU(x)_i)        [2·hidden]
+//   e_i = W h_i + b                  [T] tag scores, the CRF's emissions
+//   y   = Viterbi(e) under the CRF   tags O, B-X, I-X for the train set's types X
 //
 // Model folder: weights.pt (parameters), chars.json, bigrams.json and
 // tags.json (Vocabulary files), beside model.json with the options.
-#include <dlfcn.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <numeric>
 #include <set>
-#include <thread>
 
 #include "crf.h"
 #include "kinds_internal.h"
@@ -63,21 +61,6 @@ struct BiGruCrfOptions {
   bool keep_best = true;
 };
 
-// Sets libtorch's intra-op threads and, when libtorch runs on OpenBLAS, that
-// library's own thread pool, which at::set_num_threads() leaves at all cores
-// (its idle threads spin in sched_yield beside ours: epochs up to 2.5x slower
-// on a loaded 2-core machine).
-void set_threads(const CommonOptions& common) {
-  const int threads = common.threads > 0
-                          ? common.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
-  using SetThreads = void (*)(int);
-  static const auto openblas =
-      reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (openblas) openblas(threads);
-}
-
 constexpr int kAutoEpochs = 30;  // epochs 0: at least this many epochs,
 constexpr int kAutoSteps = 400;  // and at least this many updates
 
@@ -103,8 +86,9 @@ struct Batch {
 // same in any batch. Why not packed sequences: they compute the same, but
 // ATen's CPU backward of a packed GRU materialises every time step's gradient
 // at the size of the whole batch, which is quadratic in the length (measured:
-// 2x slower epochs on data/ner, worse on long sentences). Layers > 1 feed both directions to the next, as
-// torch::nn::GRU(bidirectional) does, with dropout between layers.
+// 2x slower epochs on data/ner, worse on long sentences). Layers > 1 feed both
+// directions to the next, as torch::nn::GRU(bidirectional) does, with dropout
+// between layers.
 class BiGruImpl : public torch::nn::Module {
  public:
   BiGruImpl(std::int64_t input, std::int64_t hidden, int layers, double dropout)
@@ -270,9 +254,9 @@ class BiGruCrfStudent : public Student {
   }
 
   void train(const std::vector<Sample>& train, const std::vector<Sample>& dev) override {
+    net_ = Tagger(nullptr);  // a failed train() leaves no half-replaced model
     if (train.empty()) throw InputError("bigru-crf: no training samples");
     student_internal::configure_torch(common_);
-    set_threads(common_);
     build_vocabularies(train);
     net_ =
         Tagger(static_cast<std::int64_t>(chars_.size()), static_cast<std::int64_t>(bigrams_.size()),
@@ -283,8 +267,13 @@ class BiGruCrfStudent : public Student {
     for (const Sample& s : train) {
       Encoded e = encode(s.text);
       if (e.chars.empty()) continue;
-      for (const std::string& tag : to_bio_tags(e.chars.size(), s.entities)) {
-        e.tags.push_back(tags_.id(tag));
+      std::vector<std::string> tags = to_bio_tags(e.chars.size(), s.entities);
+      for (std::size_t i = 0; i < tags.size(); ++i) {
+        // Overlapping entities can leave an I-X that continues no X; the CRF
+        // gives such a path probability 0 (an infinite loss), so it starts an X.
+        const std::string& before = i > 0 ? tags[i - 1] : "O";
+        if (tags[i][0] == 'I' && before.substr(1) != tags[i].substr(1)) tags[i][0] = 'B';
+        e.tags.push_back(tags_.id(tags[i]));
       }
       data.push_back(std::move(e));
     }
@@ -364,7 +353,7 @@ class BiGruCrfStudent : public Student {
 
   std::vector<Prediction> predict(const std::vector<Sample>& inputs) override {
     if (!net_) throw std::logic_error("bigru-crf: predict() before train() or load");
-    set_threads(common_);
+    student_internal::set_torch_threads(common_);
     const bool was_training = net_->is_training();
     net_->eval();
     torch::NoGradGuard no_grad;

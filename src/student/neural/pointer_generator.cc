@@ -129,6 +129,10 @@ PointerGeneratorNetImpl::PointerGeneratorNetImpl(std::int64_t vocab_size,
   if (coverage_) {
     coverage_features_ = register_module("coverage_features",
                                          torch::nn::Linear(torch::nn::LinearOptions(1, h).bias(false)));
+    // Zero at first, so that the coverage term enters attention as it is learnt
+    // (See et al. found coverage from the first step interfered with learning).
+    torch::NoGradGuard no_grad;
+    coverage_features_->weight.zero_();
   }
   attention_score_ =
       register_module("attention_score", torch::nn::Linear(torch::nn::LinearOptions(h, 1).bias(false)));

@@ -36,11 +36,11 @@ struct PointerGeneratorOptions {
   // (rarer ones are <unk> to the encoder but can still be copied).
   std::size_t min_count = 2;
   // At most this many ids including the 4 specials (<pad>, <unk>, <bos>, <eos>); 0 = no limit.
-  std::size_t max_vocab = 3000;
+  std::size_t max_vocab = 2000;
   // Character embedding width, shared by encoder and decoder.
-  int embedding_dim = 128;
+  int embedding_dim = 64;
   // Decoder state and memory width; the BiLSTM encoder has hidden/2 units each way (even, >= 2).
-  int hidden = 256;
+  int hidden = 128;
   // Dropout on embeddings and on the decoder output before the vocabulary projection.
   double dropout = 0.2;
   // Source characters read; the rest of a longer text is dropped.
@@ -48,7 +48,7 @@ struct PointerGeneratorOptions {
   // Reference characters trained on; the rest of a longer summary is dropped.
   std::size_t max_target = 40;
   // Passes over the training set.
-  int epochs = 20;
+  int epochs = 15;
   // Pairs per mini-batch (shuffled by the seed each epoch).
   int batch_size = 32;
   // Adam learning rate.
@@ -73,7 +73,7 @@ struct PointerGeneratorOptions {
   // (length counts <eos>); 0 ranks by log_prob alone.
   double length_penalty = 1.0;
   // Never emit an n-gram of characters twice in a summary (0 = off).
-  int no_repeat_ngram = 0;
+  int no_repeat_ngram = 3;
 };
 
 // The decoder's memory of one batch of sources.

@@ -1,5 +1,7 @@
 #include "torch_util.h"
 
+#include <dlfcn.h>
+
 #include <filesystem>
 #include <thread>
 
@@ -8,11 +10,20 @@
 
 namespace weakdistill::student_internal {
 
-void configure_torch(const CommonOptions& common) {
+void set_torch_threads(const CommonOptions& common) {
   const int threads = common.threads > 0
                           ? common.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
+  // Looked up at run time: no link dependency on OpenBLAS when libtorch uses another BLAS.
+  using SetThreads = void (*)(int);
+  static const auto openblas =
+      reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (openblas) openblas(threads);
+}
+
+void configure_torch(const CommonOptions& common) {
+  set_torch_threads(common);
   torch::manual_seed(common.seed);
 }
 

@@ -15,6 +15,12 @@ namespace weakdistill::student_internal {
 // that one thread and one seed give the same weights and predictions.
 void configure_torch(const CommonOptions& common);
 
+// Sets the threads only (for prediction, which must not reseed): libtorch's
+// intra-op pool and, when libtorch runs on OpenBLAS, OpenBLAS's own pool,
+// which at::set_num_threads() leaves at all cores (its idle threads spin beside
+// ours: epochs up to 2.5x slower on a loaded 2-core machine).
+void set_torch_threads(const CommonOptions& common);
+
 // Saves / loads a module's parameters and buffers. load throws InputError
 // naming the file when it is missing or does not fit the module.
 void save_module(const torch::nn::Module& module, const std::string& path);

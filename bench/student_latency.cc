@@ -1,12 +1,14 @@
-// Inference latency of a saved classification student, one sample at a time
-// on one thread, and the size of its model folder.
+// Inference latency of any saved student, one sample at a time on one thread,
+// and the size of its model folder.
 //
 // Usage:
-//   cls_latency MODEL_DIR [INPUT.jsonl] [--rounds N]
+//   student_latency MODEL_DIR [INPUT.jsonl] [--rounds N] [--set key=value ...]
 //
-// INPUT.jsonl defaults to $WEAKDISTILL_DATA/cls/test.jsonl, else
-// data/cls/test.jsonl. The model is loaded like load_student() does but with
-// the option threads=1, whatever it was trained with. After one warm-up pass,
+// INPUT.jsonl defaults to the task's test split under $WEAKDISTILL_DATA, else
+// data/ (cls/, ner/ or sum/test.jsonl). The model is loaded like
+// load_student() does but with the option threads=1, whatever it was trained
+// with, and with the --set options on top (e.g. --set beam=1 for greedy
+// decoding). After one warm-up pass,
 // each of N rounds (default 3) calls predict() on every input alone and times
 // the call with steady_clock; the percentiles are over all N x inputs calls.
 // Then one predict() call on all inputs gives the batched throughput. Prints
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "weakdistill/core/jsonl.h"
+#include "weakdistill/core/options.h"
 #include "weakdistill/student/student.h"
 
 namespace {
@@ -47,33 +50,39 @@ std::uintmax_t folder_bytes(const fs::path& dir) {
 int run(int argc, char** argv) {
   std::string model_dir, input;
   int rounds = 3;
+  std::vector<std::string> sets;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--rounds" && i + 1 < argc) {
       rounds = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--set" && i + 1 < argc) {
+      sets.push_back(argv[++i]);
     } else if (model_dir.empty()) {
       model_dir = a;
     } else if (input.empty()) {
       input = a;
     } else {
-      std::fprintf(stderr, "usage: cls_latency MODEL_DIR [INPUT.jsonl] [--rounds N]\n");
+      std::fprintf(stderr, "usage: student_latency MODEL_DIR [INPUT.jsonl] [--rounds N] [--set key=value ...]\n");
       return 2;
     }
   }
   if (model_dir.empty()) {
-    std::fprintf(stderr, "usage: cls_latency MODEL_DIR [INPUT.jsonl] [--rounds N]\n");
+    std::fprintf(stderr, "usage: student_latency MODEL_DIR [INPUT.jsonl] [--rounds N] [--set key=value ...]\n");
     return 2;
   }
-  if (input.empty()) {
-    const char* data = std::getenv("WEAKDISTILL_DATA");
-    input = std::string(data ? data : "data") + "/cls/test.jsonl";
-  }
-
   std::ifstream in(fs::path(model_dir) / "model.json");
   const auto manifest = nlohmann::json::parse(in);
   nlohmann::json options = manifest.value("options", nlohmann::json::object());
   options["threads"] = 1;
+  weakdistill::merge_into(options, weakdistill::parse_assignments(sets));
   const auto task = weakdistill::parse_task(manifest.at("task").get<std::string>());
+  if (input.empty()) {
+    const char* data = std::getenv("WEAKDISTILL_DATA");
+    const char* split = task == weakdistill::Task::kClassification ? "/cls/test.jsonl"
+                        : task == weakdistill::Task::kNer           ? "/ner/test.jsonl"
+                                                                    : "/sum/test.jsonl";
+    input = std::string(data ? data : "data") + split;
+  }
   auto student = weakdistill::make_student(task, manifest.at("kind").get<std::string>(), options);
   student->load_files(model_dir);
 
@@ -103,6 +112,7 @@ int run(int argc, char** argv) {
   const nlohmann::ordered_json out = {
       {"model", model_dir},
       {"kind", manifest.at("kind")},
+      {"options", options},
       {"input", input},
       {"samples", samples.size()},
       {"rounds", rounds},
@@ -123,7 +133,7 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cls_latency: %s\n", e.what());
+    std::fprintf(stderr, "student_latency: %s\n", e.what());
     return 1;
   }
 }
