@@ -103,8 +103,7 @@ Corpus load_corpus(const std::string& path) {
   }
   for (std::size_t i = 0; i < corpus.texts.size(); ++i) {
     const std::u32string text = utf8::decode(corpus.texts[i]);
-    corpus.candidates.push_back(
-        utf8::encode(std::u32string_view(text).substr(0, kCandidateChars)));
+    corpus.candidates.push_back(utf8::encode(std::u32string_view(text).substr(0, kCandidateChars)));
     corpus.candidate_chars.push_back(eval::scoring_chars(corpus.candidates[i]));
     corpus.reference_chars.push_back(eval::scoring_chars(corpus.references[i]));
     corpus.text_chars.push_back(eval::scoring_chars(corpus.texts[i]));

@@ -62,12 +62,16 @@ int run(int argc, char** argv) {
     } else if (input.empty()) {
       input = a;
     } else {
-      std::fprintf(stderr, "usage: student_latency MODEL_DIR [INPUT.jsonl] [--rounds N] [--set key=value ...]\n");
+      std::fprintf(
+          stderr,
+          "usage: student_latency MODEL_DIR [INPUT.jsonl] [--rounds N] [--set key=value ...]\n");
       return 2;
     }
   }
   if (model_dir.empty()) {
-    std::fprintf(stderr, "usage: student_latency MODEL_DIR [INPUT.jsonl] [--rounds N] [--set key=value ...]\n");
+    std::fprintf(
+        stderr,
+        "usage: student_latency MODEL_DIR [INPUT.jsonl] [--rounds N] [--set key=value ...]\n");
     return 2;
   }
   std::ifstream in(fs::path(model_dir) / "model.json");
@@ -79,8 +83,8 @@ int run(int argc, char** argv) {
   if (input.empty()) {
     const char* data = std::getenv("WEAKDISTILL_DATA");
     const char* split = task == weakdistill::Task::kClassification ? "/cls/test.jsonl"
-                        : task == weakdistill::Task::kNer           ? "/ner/test.jsonl"
-                                                                    : "/sum/test.jsonl";
+                        : task == weakdistill::Task::kNer          ? "/ner/test.jsonl"
+                                                                   : "/sum/test.jsonl";
     input = std::string(data ? data : "data") + split;
   }
   auto student = weakdistill::make_student(task, manifest.at("kind").get<std::string>(), options);

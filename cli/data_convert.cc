@@ -49,7 +49,9 @@ void add_data_convert(CLI::App& data) {
   cmd->add_option("--from", args->from, "Input format")
       ->required()
       ->check(CLI::IsMember({"bio", "jsonl"}));
-  cmd->add_option("--to", args->to, "Output format")->required()->check(CLI::IsMember({"bio", "jsonl"}));
+  cmd->add_option("--to", args->to, "Output format")
+      ->required()
+      ->check(CLI::IsMember({"bio", "jsonl"}));
   cmd->add_option("IN", args->input, "Input file")->required()->check(CLI::ExistingFile);
   cmd->add_option("OUT", args->output, "Output file (written atomically)")->required();
   cmd->footer(

@@ -66,7 +66,8 @@ void add_data_sample(CLI::App& data) {
       "Example:\n"
       "  weakdistill data sample --task classification --per-label 20 --seed 1 \\\n"
       "      data/cls/train.jsonl few.jsonl --rest pool.jsonl\n");
-  cmd->callback([args, per_label, n] { run_sample(*args, per_label->count() > 0, n->count() > 0); });
+  cmd->callback(
+      [args, per_label, n] { run_sample(*args, per_label->count() > 0, n->count() > 0); });
 }
 
 }  // namespace weakdistill::cli

@@ -50,8 +50,9 @@ void add_eval(CLI::App& app) {
       ->required()
       ->check(CLI::IsMember({"classification", "ner", "summarization", "cls", "sum"}));
   cmd->add_option("--gold", args->gold, "Gold JSONL file")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--pred", args->pred, "Predictions JSONL file (same shape; paired by id when "
-                                        "every line of both has one, else by line)")
+  cmd->add_option("--pred", args->pred,
+                  "Predictions JSONL file (same shape; paired by id when "
+                  "every line of both has one, else by line)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_flag("--json", args->json, "Print exactly one JSON object instead of a table");

@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "Log only warnings and errors");
   app.parse_complete_callback([&] {
     spdlog::set_level(verbose ? spdlog::level::debug
-                              : quiet ? spdlog::level::warn : spdlog::level::info);
+                      : quiet ? spdlog::level::warn
+                              : spdlog::level::info);
   });
 
   weakdistill::cli::add_train(app);

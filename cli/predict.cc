@@ -45,13 +45,17 @@ void run_predict(const PredictArgs& a) {
 void add_predict(CLI::App& app) {
   auto args = std::make_shared<PredictArgs>();
   CLI::App* cmd = app.add_subcommand("predict", "Predict with a saved student");
-  cmd->add_option("--model", args->model, "Model folder written by train")->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("--model", args->model, "Model folder written by train")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--input", args->input, "JSONL file with \"text\" on every line")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--output", args->output, "Predictions JSONL (the task's shape plus \"scores\")")
       ->required();
-  cmd->add_option("--batch-size", args->batch, "Samples per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", args->batch, "Samples per batch")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->footer(
       "Example:\n"
       "  weakdistill predict --model models/cls --input data/cls/test.jsonl --output pred.jsonl\n"

@@ -32,7 +32,8 @@ void run_train(const TrainArgs& a) {
                a.dev.empty() ? "" : fmt::format(" (dev: {})", dev.samples.size()));
   student->on_epoch = [](const EpochReport& r) {
     std::string dev_part;
-    if (r.dev_metric >= 0) dev_part = fmt::format("  dev {} {:.4f}", r.dev_metric_name, r.dev_metric);
+    if (r.dev_metric >= 0)
+      dev_part = fmt::format("  dev {} {:.4f}", r.dev_metric_name, r.dev_metric);
     spdlog::info("epoch {}/{}  loss {:.4f}{}  ({:.1f}s)", r.epoch, r.epochs, r.train_loss, dev_part,
                  r.seconds);
   };
@@ -52,11 +53,14 @@ void add_train(CLI::App& app) {
   cmd->add_option("--student", args->kind,
                   "Student kind (classification: fasttext, textcnn; ner: bigru-crf; "
                   "summarization: pointer-generator, lead; any task: command)");
-  cmd->add_option("--train", args->train, "Training JSONL file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--train", args->train, "Training JSONL file")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--dev", args->dev, "Dev JSONL file, evaluated after each epoch")
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", args->out, "Model folder to write (replaced if it exists)")->required();
-  cmd->add_option("--set", args->set, "A student option, key=value (repeatable); see docs/STUDENTS.md")
+  cmd->add_option("--set", args->set,
+                  "A student option, key=value (repeatable); see docs/STUDENTS.md")
       ->allow_extra_args(false);
   cmd->footer(
       "Example:\n"

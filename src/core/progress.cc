@@ -71,15 +71,15 @@ void Progress::draw(bool final) {
   if (total_ && !final && rate > 0) {
     eta = " ETA " + human_duration(static_cast<double>(total_ - std::min(done_, total_)) / rate);
   }
-  const std::string tail = fmt::format("{} {} {}/s {}{}{}", counts, unit_, human_count(rate),
-                                       human_duration(elapsed), eta,
-                                       note_.empty() ? "" : "  " + note_);
+  const std::string tail =
+      fmt::format("{} {} {}/s {}{}{}", counts, unit_, human_count(rate), human_duration(elapsed),
+                  eta, note_.empty() ? "" : "  " + note_);
   if (tty_) {
     std::string bar;
     if (total_) {
       constexpr int kWidth = 24;
-      const int filled = static_cast<int>(kWidth * std::min(1.0, static_cast<double>(done_) /
-                                                                     static_cast<double>(total_)));
+      const int filled = static_cast<int>(
+          kWidth * std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_)));
       bar = "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "] ";
     }
     std::fprintf(stderr, "\r\033[K%s %s%s%s", label_.c_str(), bar.c_str(), tail.c_str(),

@@ -6,8 +6,8 @@ namespace weakdistill {
 
 std::uint64_t Rng::below(std::uint64_t n) {
   // Reject the top partial block so that every residue is equally likely.
-  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -
-                              std::numeric_limits<std::uint64_t>::max() % n;
+  const std::uint64_t limit =
+      std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
   std::uint64_t x;
   do {
     x = next();

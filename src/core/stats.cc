@@ -18,8 +18,9 @@ json summarize(std::vector<std::size_t> v) {
   double sum = 0;
   for (std::size_t x : v) sum += static_cast<double>(x);
   const std::size_t h = v.size() / 2;
-  const double median = v.size() % 2 ? static_cast<double>(v[h])
-                                     : (static_cast<double>(v[h - 1]) + static_cast<double>(v[h])) / 2;
+  const double median = v.size() % 2
+                            ? static_cast<double>(v[h])
+                            : (static_cast<double>(v[h - 1]) + static_cast<double>(v[h])) / 2;
   return {{"min", v.front()},
           {"mean", sum / static_cast<double>(v.size())},
           {"median", median},
@@ -28,7 +29,8 @@ json summarize(std::vector<std::size_t> v) {
 
 json counts_by_frequency(const std::map<std::string, std::size_t>& counts) {
   std::vector<std::pair<std::string, std::size_t>> v(counts.begin(), counts.end());
-  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::stable_sort(v.begin(), v.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
   json j = json::object();
   for (const auto& [k, c] : v) j[k] = c;
   return j;
@@ -79,7 +81,8 @@ json dataset_stats(const Dataset& ds) {
       double ratio = 0;
       for (std::size_t i = 0; i < ds.samples.size(); ++i) {
         lengths.push_back(utf8::length(ds.samples[i].summary));
-        ratio += static_cast<double>(lengths.back()) / static_cast<double>(std::max<std::size_t>(1, text_lengths[i]));
+        ratio += static_cast<double>(lengths.back()) /
+                 static_cast<double>(std::max<std::size_t>(1, text_lengths[i]));
       }
       j["summary_length"] = summarize(lengths);
       j["compression"] = ds.samples.empty() ? 0.0 : ratio / static_cast<double>(ds.samples.size());

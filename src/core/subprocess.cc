@@ -24,7 +24,8 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-std::string expand_command(const std::string& templ, const std::map<std::string, std::string>& values,
+std::string expand_command(const std::string& templ,
+                           const std::map<std::string, std::string>& values,
                            const std::string& context) {
   std::string out;
   for (std::size_t i = 0; i < templ.size(); ++i) {
@@ -35,7 +36,8 @@ std::string expand_command(const std::string& templ, const std::map<std::string,
       out += '}', ++i;
     } else if (c == '{') {
       const auto close = templ.find('}', i);
-      if (close == std::string::npos) throw InputError(context + ": unclosed '{' in \"" + templ + "\"");
+      if (close == std::string::npos)
+        throw InputError(context + ": unclosed '{' in \"" + templ + "\"");
       const std::string name = templ.substr(i + 1, close - i - 1);
       const auto it = values.find(name);
       if (it == values.end()) {
@@ -64,7 +66,8 @@ int run_shell(const std::string& command) {
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) throw std::runtime_error(std::string("waitpid failed: ") + std::strerror(errno));
+    if (errno != EINTR)
+      throw std::runtime_error(std::string("waitpid failed: ") + std::strerror(errno));
   }
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);

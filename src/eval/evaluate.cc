@@ -80,8 +80,8 @@ std::vector<std::size_t> align(const Dataset& gold, const Dataset& pred) {
     for (std::size_t i = 0; i < n; ++i) {
       const auto it = pred_ids.find(*gold.samples[i].id);
       if (it == pred_ids.end()) {
-        throw InputError(where(gold, i) + ": id \"" + *gold.samples[i].id + "\" has no prediction in " +
-                         pred.path);
+        throw InputError(where(gold, i) + ": id \"" + *gold.samples[i].id +
+                         "\" has no prediction in " + pred.path);
       }
       order[i] = it->second;
     }
@@ -103,8 +103,9 @@ std::vector<std::size_t> align(const Dataset& gold, const Dataset& pred) {
     const Sample& g = gold.samples[i];
     const Sample& p = pred.samples[order[i]];
     if (!p.text.empty() && p.text != g.text) {
-      throw InputError(where(pred, order[i]) + ": the prediction's text differs from the gold text at " +
-                       where(gold, i) + " (are the files aligned?)");
+      throw InputError(where(pred, order[i]) +
+                       ": the prediction's text differs from the gold text at " + where(gold, i) +
+                       " (are the files aligned?)");
     }
     if (gold.task == Task::kNer && p.text.empty()) {
       // Predictions without text were not checked on reading; check against gold.
@@ -185,7 +186,8 @@ std::string format_table(const nlohmann::ordered_json& m) {
     out += fmt::format("  {:<22} {:>9} {:>9} {:>9} {:>9}\n", "entities", "precision", "recall",
                        "f1", "support");
     std::size_t total = 0;
-    for (const auto& [type, j] : m.at("per_type").items()) total += j.at("support").get<std::size_t>();
+    for (const auto& [type, j] : m.at("per_type").items())
+      total += j.at("support").get<std::size_t>();
     row("micro (all types)", m, total, true);
     for (const auto& [type, j] : m.at("per_type").items()) {
       row(type, j, j.at("support").get<std::size_t>(), true);

@@ -29,7 +29,8 @@ class ScratchDir {
  public:
   ScratchDir() {
     std::string tmpl = (fs::temp_directory_path() / "weakdistill-command-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("cannot create a temporary folder");
+    if (::mkdtemp(tmpl.data()) == nullptr)
+      throw std::runtime_error("cannot create a temporary folder");
     path_ = tmpl;
   }
   ~ScratchDir() {
@@ -50,7 +51,8 @@ class CommandStudent : public Student {
     r.get("train", options_.train);
     r.get("predict", options_.predict);
     r.finish();
-    if (options_.train.empty()) throw InputError("student.train: the command student needs a train command");
+    if (options_.train.empty())
+      throw InputError("student.train: the command student needs a train command");
     if (options_.predict.empty()) {
       throw InputError("student.predict: the command student needs a predict command");
     }
@@ -86,20 +88,23 @@ class CommandStudent : public Student {
   }
 
   std::vector<Prediction> predict(const std::vector<Sample>& inputs) override {
-    if (model_dir_.empty()) throw std::logic_error("command student: predict() before train() or load");
+    if (model_dir_.empty())
+      throw std::logic_error("command student: predict() before train() or load");
     if (inputs.empty()) return {};
     ScratchDir io;
     {
       // Inputs carry only an id (their index) and the text, whatever the task.
       AtomicFile file(io.file("input.jsonl"));
       for (std::size_t i = 0; i < inputs.size(); ++i) {
-        file.stream() << nlohmann::ordered_json{{"id", std::to_string(i)}, {"text", inputs[i].text}}.dump()
-                      << '\n';
+        file.stream()
+            << nlohmann::ordered_json{{"id", std::to_string(i)}, {"text", inputs[i].text}}.dump()
+            << '\n';
       }
       file.commit();
     }
     const std::string cmd = expand_command(
-        options_.predict, placeholders("", "", model_dir_, io.file("input.jsonl"), io.file("output.jsonl")),
+        options_.predict,
+        placeholders("", "", model_dir_, io.file("input.jsonl"), io.file("output.jsonl")),
         "student.predict");
     run("predict", cmd);
     if (!fs::exists(io.file("output.jsonl"))) {
@@ -112,7 +117,8 @@ class CommandStudent : public Student {
     try {
       out = read_jsonl(io.file("output.jsonl"), task_, ro);
     } catch (const InputError& e) {
-      throw std::runtime_error(std::string("command student: the predict command's output is invalid: ") + e.what());
+      throw std::runtime_error(
+          std::string("command student: the predict command's output is invalid: ") + e.what());
     }
     if (out.samples.size() != inputs.size()) {
       throw std::runtime_error("command student: the predict command wrote " +
@@ -127,8 +133,8 @@ class CommandStudent : public Student {
         // The output may be reordered when it keeps the ids it was given.
         const auto parsed = parse_index(*s.id);
         if (!parsed || *parsed >= inputs.size()) {
-          throw std::runtime_error("command student: the predict command's output has an unknown id \"" +
-                                   *s.id + "\"");
+          throw std::runtime_error(
+              "command student: the predict command's output has an unknown id \"" + *s.id + "\"");
         }
         i = *parsed;
       }
@@ -137,10 +143,11 @@ class CommandStudent : public Student {
       p.entities = s.entities;
       if (task_ == Task::kNer) {
         try {
-          check_entities(utf8::decode(inputs[i].text), p.entities, "prediction " + std::to_string(i));
+          check_entities(utf8::decode(inputs[i].text), p.entities,
+                         "prediction " + std::to_string(i));
         } catch (const InputError& e) {
-          throw std::runtime_error(std::string("command student: the predict command's output is invalid: ") +
-                                   e.what());
+          throw std::runtime_error(
+              std::string("command student: the predict command's output is invalid: ") + e.what());
         }
       }
       p.summary = s.summary;
@@ -174,13 +181,15 @@ class CommandStudent : public Student {
 
   void load_files(const std::string& dir) override {
     const fs::path external = fs::absolute(fs::path(dir) / "external");
-    if (!fs::is_directory(external)) throw InputError(dir + ": no external/ folder (incomplete model)");
+    if (!fs::is_directory(external))
+      throw InputError(dir + ": no external/ folder (incomplete model)");
     model_dir_ = external.string();
   }
 
  private:
   std::map<std::string, std::string> placeholders(const std::string& train, const std::string& dev,
-                                                  const std::string& model, const std::string& input,
+                                                  const std::string& model,
+                                                  const std::string& input,
                                                   const std::string& output) const {
     return {{"task", std::string(task_name(task_))},
             {"train", train},
@@ -203,8 +212,9 @@ class CommandStudent : public Student {
     spdlog::debug("command student: {}: {}", what, cmd);
     const int status = run_shell(cmd);
     if (status != 0) {
-      throw std::runtime_error(std::string("command student: the ") + what + " command exited with status " +
-                               std::to_string(status) + ": " + cmd);
+      throw std::runtime_error(std::string("command student: the ") + what +
+                               " command exited with status " + std::to_string(status) + ": " +
+                               cmd);
     }
   }
 

@@ -20,7 +20,8 @@ std::pair<double, std::string> dev_metric(Task task, const std::vector<Sample>& 
 
 std::unique_ptr<Student> make_lead(const nlohmann::json& options);
 std::unique_ptr<Student> make_fasttext(const nlohmann::json& options);
-std::unique_ptr<Student> make_command(Task task, std::string_view kind, const nlohmann::json& options);
+std::unique_ptr<Student> make_command(Task task, std::string_view kind,
+                                      const nlohmann::json& options);
 
 // A libtorch student from libweakdistill_neural.so, loaded on first use.
 // Throws std::runtime_error saying where the library was looked for.
@@ -34,6 +35,4 @@ std::unique_ptr<Student> make_neural(Task task, std::string_view kind,
 extern "C" weakdistill::Student* weakdistill_neural_make(int task, const char* kind,
                                                          const nlohmann::json* options);
 
-namespace weakdistill::student_internal {
-
-}  // namespace weakdistill::student_internal
+namespace weakdistill::student_internal {}  // namespace weakdistill::student_internal

@@ -25,7 +25,8 @@ MakeFn load_plugin() {
     Dl_info info;
     if (::dladdr(reinterpret_cast<void*>(&load_plugin), &info) && info.dli_fname) {
       candidates.push_back(
-          (std::filesystem::path(info.dli_fname).parent_path() / "libweakdistill_neural.so").string());
+          (std::filesystem::path(info.dli_fname).parent_path() / "libweakdistill_neural.so")
+              .string());
     }
     candidates.push_back("libweakdistill_neural.so");  // the loader's search path
     // OpenMP threads busy-wait by default, which on a loaded machine starves the
@@ -46,7 +47,8 @@ MakeFn load_plugin() {
   if (!fn) {
     throw std::runtime_error(
         "the neural students need libweakdistill_neural.so (built with libtorch), which could not "
-        "be loaded; set WEAKDISTILL_PLUGIN_DIR to its folder. Tried:" + error);
+        "be loaded; set WEAKDISTILL_PLUGIN_DIR to its folder. Tried:" +
+        error);
   }
   return fn;
 }
@@ -57,7 +59,8 @@ std::unique_ptr<Student> make_neural(Task task, std::string_view kind,
                                      const nlohmann::json& options) {
   const MakeFn make = load_plugin();
   Student* s = make(static_cast<int>(task), std::string(kind).c_str(), &options);
-  if (!s) throw std::logic_error("libweakdistill_neural.so has no student kind " + std::string(kind));
+  if (!s)
+    throw std::logic_error("libweakdistill_neural.so has no student kind " + std::string(kind));
   return std::unique_ptr<Student>(s);
 }
 

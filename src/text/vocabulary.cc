@@ -20,7 +20,8 @@ void Vocabulary::build(std::size_t min_count, std::size_t max_size) {
     if (n >= min_count && !ids_.count(token)) v.emplace_back(token, n);
   }
   // counts_ is a std::map, so equal counts stay in byte order under stable_sort.
-  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::stable_sort(v.begin(), v.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
   for (const auto& [token, n] : v) {
     if (max_size && tokens_.size() >= max_size) break;
     add(token);

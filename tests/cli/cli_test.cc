@@ -45,7 +45,8 @@ TEST(Cli, UnknownOptionsAndValuesAreUsageErrors) {
   TempDir dir;
   const auto g = dir.write("g.jsonl", "{\"text\": \"a\", \"label\": \"x\"}\n");
   EXPECT_EQ(run_cli("eval --task poetry --gold " + q(g) + " --pred " + q(g)).code, 2);
-  const auto missing = run_cli("eval --task classification --gold " + q(g) + " --pred /no/such.jsonl");
+  const auto missing =
+      run_cli("eval --task classification --gold " + q(g) + " --pred /no/such.jsonl");
   EXPECT_EQ(missing.code, 2);
   EXPECT_THAT(missing.err, HasSubstr("/no/such.jsonl"));
 }
@@ -67,8 +68,8 @@ class EvalCli : public ::testing::Test {
 };
 
 TEST_F(EvalCli, JsonIsExactlyOneObject) {
-  const auto r = run_cli("eval --task classification --gold " + q(gold_) + " --pred " + q(pred_) +
-                         " --json");
+  const auto r =
+      run_cli("eval --task classification --gold " + q(gold_) + " --pred " + q(pred_) + " --json");
   ASSERT_EQ(r.code, 0) << r.err;
   ASSERT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1);
   const auto j = nlohmann::json::parse(r.out);
@@ -94,14 +95,17 @@ TEST_F(EvalCli, TableAndPerSample) {
 
 TEST_F(EvalCli, MismatchesAreInputErrors) {
   const auto short_pred = dir_.write("short.jsonl", "{\"label\": \"stocks\"}\n");
-  const auto count = run_cli("eval --task classification --gold " + q(gold_) + " --pred " + q(short_pred));
+  const auto count =
+      run_cli("eval --task classification --gold " + q(gold_) + " --pred " + q(short_pred));
   EXPECT_EQ(count.code, 2);
   EXPECT_THAT(count.err, HasSubstr("1 predictions for 4 gold samples"));
 
-  const auto other_id = dir_.write("other.jsonl",
-                                   "{\"id\": \"1\", \"label\": \"a\"}\n{\"id\": \"2\", \"label\": \"a\"}\n"
-                                   "{\"id\": \"3\", \"label\": \"a\"}\n{\"id\": \"9\", \"label\": \"a\"}\n");
-  const auto ids = run_cli("eval --task classification --gold " + q(gold_) + " --pred " + q(other_id));
+  const auto other_id =
+      dir_.write("other.jsonl",
+                 "{\"id\": \"1\", \"label\": \"a\"}\n{\"id\": \"2\", \"label\": \"a\"}\n"
+                 "{\"id\": \"3\", \"label\": \"a\"}\n{\"id\": \"9\", \"label\": \"a\"}\n");
+  const auto ids =
+      run_cli("eval --task classification --gold " + q(gold_) + " --pred " + q(other_id));
   EXPECT_EQ(ids.code, 2);
   EXPECT_THAT(ids.err, HasSubstr("gold.jsonl:4: id \"4\" has no prediction"));
 
@@ -114,12 +118,14 @@ TEST_F(EvalCli, MismatchesAreInputErrors) {
   EXPECT_FALSE(std::filesystem::exists(per));
   EXPECT_TRUE(bad.out.empty());
 
-  const auto moved = dir_.write("moved.jsonl",
-                                "{\"text\": \"球赛\", \"label\": \"a\"}\n{\"text\": \"股市\", \"label\": \"a\"}\n"
-                                "{\"text\": \"房价\", \"label\": \"a\"}\n{\"text\": \"基金\", \"label\": \"a\"}\n");
-  const auto gold_no_ids = dir_.write("g2.jsonl",
-                                      "{\"text\": \"股市\", \"label\": \"a\"}\n{\"text\": \"球赛\", \"label\": \"a\"}\n"
-                                      "{\"text\": \"房价\", \"label\": \"a\"}\n{\"text\": \"基金\", \"label\": \"a\"}\n");
+  const auto moved = dir_.write(
+      "moved.jsonl",
+      "{\"text\": \"球赛\", \"label\": \"a\"}\n{\"text\": \"股市\", \"label\": \"a\"}\n"
+      "{\"text\": \"房价\", \"label\": \"a\"}\n{\"text\": \"基金\", \"label\": \"a\"}\n");
+  const auto gold_no_ids = dir_.write(
+      "g2.jsonl",
+      "{\"text\": \"股市\", \"label\": \"a\"}\n{\"text\": \"球赛\", \"label\": \"a\"}\n"
+      "{\"text\": \"房价\", \"label\": \"a\"}\n{\"text\": \"基金\", \"label\": \"a\"}\n");
   const auto misaligned =
       run_cli("eval --task classification --gold " + q(gold_no_ids) + " --pred " + q(moved));
   EXPECT_EQ(misaligned.code, 2);
@@ -128,10 +134,11 @@ TEST_F(EvalCli, MismatchesAreInputErrors) {
 
 TEST(EvalCliNer, EntitiesWithoutTextAreCheckedAgainstGold) {
   TempDir dir;
-  const auto gold = dir.write("g.jsonl",
-                              "{\"text\": \"李明在北京\", \"entities\": [{\"start\": 0, \"end\": 2, "
-                              "\"type\": \"PER\"}, {\"start\": 3, \"end\": 5, \"type\": \"LOC\"}]}\n"
-                              "{\"text\": \"无\", \"entities\": []}\n");
+  const auto gold =
+      dir.write("g.jsonl",
+                "{\"text\": \"李明在北京\", \"entities\": [{\"start\": 0, \"end\": 2, "
+                "\"type\": \"PER\"}, {\"start\": 3, \"end\": 5, \"type\": \"LOC\"}]}\n"
+                "{\"text\": \"无\", \"entities\": []}\n");
   const auto pred = dir.write("p.jsonl",
                               "{\"entities\": [{\"start\": 0, \"end\": 2, \"type\": \"PER\"}]}\n"
                               "{\"entities\": []}\n");
@@ -142,7 +149,8 @@ TEST(EvalCliNer, EntitiesWithoutTextAreCheckedAgainstGold) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_DOUBLE_EQ(j["precision"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(j["recall"].get<double>(), 0.5);
-  EXPECT_EQ(read_file(per), "{\"index\":0,\"score\":0.6666666666666666}\n{\"index\":1,\"score\":1.0}\n");
+  EXPECT_EQ(read_file(per),
+            "{\"index\":0,\"score\":0.6666666666666666}\n{\"index\":1,\"score\":1.0}\n");
 
   const auto outside = dir.write("o.jsonl",
                                  "{\"entities\": [{\"start\": 4, \"end\": 9, \"type\": \"PER\"}]}\n"
@@ -154,9 +162,11 @@ TEST(EvalCliNer, EntitiesWithoutTextAreCheckedAgainstGold) {
 
 TEST(EvalCliSum, ScoresCharactersNotWords) {
   TempDir dir;
-  const auto gold = dir.write("g.jsonl", "{\"text\": \"今天北京天气很好\", \"summary\": \"北京天气好\"}\n");
+  const auto gold =
+      dir.write("g.jsonl", "{\"text\": \"今天北京天气很好\", \"summary\": \"北京天气好\"}\n");
   const auto pred = dir.write("p.jsonl", "{\"summary\": \"北京 天气 好\"}\n");
-  const auto r = run_cli("eval --task summarization --json --gold " + q(gold) + " --pred " + q(pred));
+  const auto r =
+      run_cli("eval --task summarization --json --gold " + q(gold) + " --pred " + q(pred));
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_DOUBLE_EQ(j["rougeL"]["f1"].get<double>(), 1.0);
@@ -168,16 +178,20 @@ TEST(DataCli, ConvertRoundTrip) {
   TempDir dir;
   const std::string bio = "李 B-PER\n明 I-PER\n在 O\n北 B-LOC\n京 I-LOC\n\n好 O\n\n";
   const auto in = dir.write("in.bio", bio);
-  const auto r1 = run_cli("data convert --from bio --to jsonl " + q(in) + " " + q(dir.file("a.jsonl")));
+  const auto r1 =
+      run_cli("data convert --from bio --to jsonl " + q(in) + " " + q(dir.file("a.jsonl")));
   ASSERT_EQ(r1.code, 0) << r1.err;
-  EXPECT_THAT(read_file(dir.file("a.jsonl")), HasSubstr("{\"start\":0,\"end\":2,\"type\":\"PER\",\"text\":\"李明\"}"));
+  EXPECT_THAT(read_file(dir.file("a.jsonl")),
+              HasSubstr("{\"start\":0,\"end\":2,\"type\":\"PER\",\"text\":\"李明\"}"));
   const auto r2 = run_cli("data convert --from jsonl --to bio " + q(dir.file("a.jsonl")) + " " +
                           q(dir.file("b.bio")));
   ASSERT_EQ(r2.code, 0) << r2.err;
   EXPECT_EQ(read_file(dir.file("b.bio")), bio);
-  EXPECT_EQ(run_cli("data convert --from bio --to bio " + q(in) + " " + q(dir.file("c.bio"))).code, 2);
+  EXPECT_EQ(run_cli("data convert --from bio --to bio " + q(in) + " " + q(dir.file("c.bio"))).code,
+            2);
   const auto bad = dir.write("bad.bio", "李 B-PER\n明 Q\n");
-  const auto r3 = run_cli("data convert --from bio --to jsonl " + q(bad) + " " + q(dir.file("d.jsonl")));
+  const auto r3 =
+      run_cli("data convert --from bio --to jsonl " + q(bad) + " " + q(dir.file("d.jsonl")));
   EXPECT_EQ(r3.code, 2);
   EXPECT_THAT(r3.err, HasSubstr("bad.bio:2: unknown tag \"Q\""));
   EXPECT_FALSE(std::filesystem::exists(dir.file("d.jsonl")));
@@ -195,9 +209,10 @@ TEST(DataCli, ConvertReproducesTheShippedBio) {
 
 TEST(DataCli, Stats) {
   TempDir dir;
-  const auto f = dir.write("c.jsonl",
-                           "{\"text\": \"一二三\", \"label\": \"a\"}\n{\"text\": \"一\", \"label\": \"b\"}\n"
-                           "{\"text\": \"一二\", \"label\": \"a\"}\n");
+  const auto f =
+      dir.write("c.jsonl",
+                "{\"text\": \"一二三\", \"label\": \"a\"}\n{\"text\": \"一\", \"label\": \"b\"}\n"
+                "{\"text\": \"一二\", \"label\": \"a\"}\n");
   const auto r = run_cli("data stats --json " + q(f));
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
@@ -225,11 +240,15 @@ TEST(DataCli, SampleStratifiedWithRest) {
   EXPECT_EQ(std::count(few.begin(), few.end(), '\n'), 8);
   EXPECT_EQ(std::count(rest.begin(), rest.end(), '\n'), 22);
   // Same seed, same file.
-  run_cli("data sample --task classification --per-label 4 --seed 3 " + q(in) + " " + q(dir.file("again.jsonl")));
+  run_cli("data sample --task classification --per-label 4 --seed 3 " + q(in) + " " +
+          q(dir.file("again.jsonl")));
   EXPECT_EQ(read_file(dir.file("again.jsonl")), few);
 
-  EXPECT_EQ(run_cli("data sample --task ner --per-label 4 " + q(in) + " " + q(dir.file("x.jsonl"))).code, 2);
-  EXPECT_EQ(run_cli("data sample --task classification " + q(in) + " " + q(dir.file("x.jsonl"))).code, 2);
+  EXPECT_EQ(
+      run_cli("data sample --task ner --per-label 4 " + q(in) + " " + q(dir.file("x.jsonl"))).code,
+      2);
+  EXPECT_EQ(
+      run_cli("data sample --task classification " + q(in) + " " + q(dir.file("x.jsonl"))).code, 2);
   const auto too_many = run_cli("data sample --task classification --per-label 11 " + q(in) + " " +
                                 q(dir.file("x.jsonl")));
   EXPECT_EQ(too_many.code, 2);

@@ -27,7 +27,8 @@ std::string read_error(const std::string& content, Task task, ReadOptions option
 TEST(Jsonl, ReadsEachTask) {
   TempDir dir;
   const auto cls = read_jsonl(
-      dir.write("c.jsonl", "{\"text\": \"股市大涨\", \"label\": \"stocks\", \"id\": 7, \"x\": [1]}\n"),
+      dir.write("c.jsonl",
+                "{\"text\": \"股市大涨\", \"label\": \"stocks\", \"id\": 7, \"x\": [1]}\n"),
       Task::kClassification);
   ASSERT_EQ(cls.samples.size(), 1u);
   EXPECT_EQ(cls.samples[0].label, "stocks");
@@ -40,7 +41,7 @@ TEST(Jsonl, ReadsEachTask) {
                 "\"LOC\"}, {\"start\": 0, \"end\": 2, \"type\": \"PER\", \"text\": \"李明\"}]}\n"),
       Task::kNer);
   ASSERT_EQ(ner.samples[0].entities.size(), 2u);
-  EXPECT_EQ(ner.samples[0].entities[0].type, "PER");  // sorted by start
+  EXPECT_EQ(ner.samples[0].entities[0].type, "PER");   // sorted by start
   EXPECT_EQ(ner.samples[0].entities[1].text, "北京");  // filled from the span
 
   const auto sum = read_jsonl(dir.write("s.jsonl", "{\"text\": \"长文本\", \"summary\": \"短\"}"),
@@ -65,36 +66,45 @@ TEST(Jsonl, ErrorsNameTheLineAndTheProblem) {
   const std::string ok = "{\"text\": \"a\", \"label\": \"x\"}\n";
   EXPECT_THAT(read_error(ok + "{\"text\": \"a\", \"label\": }\n", cls),
               HasSubstr(":2: not valid JSON"));
-  EXPECT_THAT(read_error(ok + "[1, 2]\n", cls), HasSubstr(":2: expected a JSON object, found an array"));
-  EXPECT_THAT(read_error(ok + ok + "{\"text\": \"a\"}\n", cls), HasSubstr(":3: missing field \"label\""));
+  EXPECT_THAT(read_error(ok + "[1, 2]\n", cls),
+              HasSubstr(":2: expected a JSON object, found an array"));
+  EXPECT_THAT(read_error(ok + ok + "{\"text\": \"a\"}\n", cls),
+              HasSubstr(":3: missing field \"label\""));
   EXPECT_THAT(read_error("{\"text\": 5, \"label\": \"x\"}\n", cls),
               HasSubstr(":1: field \"text\" must be a string, not a number"));
-  EXPECT_THAT(read_error("{\"text\": \"\", \"label\": \"x\"}\n", cls), HasSubstr(":1: \"text\" is empty"));
+  EXPECT_THAT(read_error("{\"text\": \"\", \"label\": \"x\"}\n", cls),
+              HasSubstr(":1: \"text\" is empty"));
   EXPECT_THAT(read_error("{\"text\": \"a\xff\", \"label\": \"x\"}\n", cls),
               HasSubstr(":1: invalid UTF-8 at byte 12"));
   EXPECT_THAT(read_error("", cls), HasSubstr(": no samples (the file is empty)"));
   EXPECT_THAT(read_error("\n  \n", cls), HasSubstr("no samples"));
 
-  EXPECT_THAT(read_error("{\"text\": \"北京\", \"entities\": [{\"start\": 1, \"end\": 3, \"type\": \"LOC\"}]}",
-                         ner),
-              HasSubstr(":1: entity 0: span [1, 3) is outside the text, which has 2 characters"));
+  EXPECT_THAT(
+      read_error(
+          "{\"text\": \"北京\", \"entities\": [{\"start\": 1, \"end\": 3, \"type\": \"LOC\"}]}",
+          ner),
+      HasSubstr(":1: entity 0: span [1, 3) is outside the text, which has 2 characters"));
   EXPECT_THAT(read_error("{\"text\": \"北京\", \"entities\": [{\"start\": 0, \"end\": 2, \"type\": "
                          "\"LOC\", \"text\": \"南京\"}]}",
                          ner),
               HasSubstr("\"text\" is \"南京\" but the span [0, 2) covers \"北京\""));
-  EXPECT_THAT(read_error("{\"text\": \"中国北京\", \"entities\": [{\"start\": 0, \"end\": 3, \"type\": "
-                         "\"ORG\"}, {\"start\": 2, \"end\": 4, \"type\": \"LOC\"}]}",
-                         ner),
-              HasSubstr("entities overlap: [0, 3) ORG and [2, 4) LOC"));
-  EXPECT_THAT(read_error("{\"text\": \"ab\", \"entities\": [{\"start\": -1, \"end\": 1, \"type\": \"X\"}]}",
-                         ner),
-              HasSubstr("entity 0: \"start\" is negative"));
-  EXPECT_THAT(read_error("{\"text\": \"ab\", \"entities\": [{\"start\": 1, \"end\": 1, \"type\": \"X\"}]}",
-                         ner),
-              HasSubstr("entity 0: end 1 is not after start 1"));
-  EXPECT_THAT(read_error("{\"text\": \"ab\", \"entities\": [{\"start\": 0.5, \"end\": 1, \"type\": \"X\"}]}",
-                         ner),
-              HasSubstr("\"start\" must be an integer, not a number"));
+  EXPECT_THAT(
+      read_error("{\"text\": \"中国北京\", \"entities\": [{\"start\": 0, \"end\": 3, \"type\": "
+                 "\"ORG\"}, {\"start\": 2, \"end\": 4, \"type\": \"LOC\"}]}",
+                 ner),
+      HasSubstr("entities overlap: [0, 3) ORG and [2, 4) LOC"));
+  EXPECT_THAT(
+      read_error("{\"text\": \"ab\", \"entities\": [{\"start\": -1, \"end\": 1, \"type\": \"X\"}]}",
+                 ner),
+      HasSubstr("entity 0: \"start\" is negative"));
+  EXPECT_THAT(
+      read_error("{\"text\": \"ab\", \"entities\": [{\"start\": 1, \"end\": 1, \"type\": \"X\"}]}",
+                 ner),
+      HasSubstr("entity 0: end 1 is not after start 1"));
+  EXPECT_THAT(
+      read_error(
+          "{\"text\": \"ab\", \"entities\": [{\"start\": 0.5, \"end\": 1, \"type\": \"X\"}]}", ner),
+      HasSubstr("\"start\" must be an integer, not a number"));
   EXPECT_THAT(read_error("{\"text\": \"ab\", \"entities\": {}}", ner),
               HasSubstr("\"entities\" must be an array, not an object"));
   EXPECT_THAT(read_error("{\"text\": \"ab\", \"summary\": \"\"}", Task::kSummarization),
@@ -129,10 +139,11 @@ TEST(Jsonl, WriteThenReadRoundTrips) {
   s.entities = {Entity{0, 2, "PER", "李明"}, Entity{3, 5, "LOC", "北京"}};
   s.extra["source"] = "test";
   write_jsonl(dir.file("out.jsonl"), {s}, Task::kNer);
-  EXPECT_EQ(weakdistill::testing::read_file(dir.file("out.jsonl")),
-            "{\"id\":\"a1\",\"text\":\"李明在北京\",\"entities\":[{\"start\":0,\"end\":2,\"type\":"
-            "\"PER\",\"text\":\"李明\"},{\"start\":3,\"end\":5,\"type\":\"LOC\",\"text\":\"北京\"}],"
-            "\"source\":\"test\"}\n");
+  EXPECT_EQ(
+      weakdistill::testing::read_file(dir.file("out.jsonl")),
+      "{\"id\":\"a1\",\"text\":\"李明在北京\",\"entities\":[{\"start\":0,\"end\":2,\"type\":"
+      "\"PER\",\"text\":\"李明\"},{\"start\":3,\"end\":5,\"type\":\"LOC\",\"text\":\"北京\"}],"
+      "\"source\":\"test\"}\n");
   const auto back = read_jsonl(dir.file("out.jsonl"), Task::kNer);
   EXPECT_EQ(back.samples[0].entities, s.entities);
   EXPECT_EQ(back.samples[0].extra, s.extra);

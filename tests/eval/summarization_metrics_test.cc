@@ -15,7 +15,8 @@ std::u32string u(const char* s) { return utf8::decode(s); }
 
 std::u32string random_string(std::mt19937& g, std::size_t len, std::size_t alphabet) {
   std::u32string s;
-  for (std::size_t i = 0; i < len; ++i) s.push_back(U'\u4e00' + static_cast<char32_t>(g() % alphabet));
+  for (std::size_t i = 0; i < len; ++i)
+    s.push_back(U'\u4e00' + static_cast<char32_t>(g() % alphabet));
   return s;
 }
 
@@ -102,8 +103,8 @@ TEST(Bleu, HandWorkedCorpus) {
   // 2-grams 3/4, 3-grams 2/3, 4-grams 1/2; c = r so no brevity penalty.
   BleuStats s;
   s.add(U"abcde", U"abcdf");
-  const double expected = std::exp((std::log(4.0 / 5) + std::log(3.0 / 4) + std::log(2.0 / 3) +
-                                    std::log(1.0 / 2)) / 4);
+  const double expected =
+      std::exp((std::log(4.0 / 5) + std::log(3.0 / 4) + std::log(2.0 / 3) + std::log(1.0 / 2)) / 4);
   EXPECT_NEAR(s.bleu(), expected, 1e-12);
   // A short candidate is penalised: c = 4, r = 6.
   BleuStats t;

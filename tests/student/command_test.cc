@@ -11,13 +11,14 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const std::string kScript = std::string("/usr/bin/python3 ") + WEAKDISTILL_SOURCE_DIR +
-                            "/tests/data/script_student.py";
+const std::string kScript =
+    std::string("/usr/bin/python3 ") + WEAKDISTILL_SOURCE_DIR + "/tests/data/script_student.py";
 
 nlohmann::json script_options(const std::string& predict_extra = "") {
   return {{"train", kScript + " train --task {task} --train {train} --dev {dev} --model {model}"},
-          {"predict", kScript + " predict --task {task} --model {model} --input {input} --output {output}" +
-                          predict_extra}};
+          {"predict",
+           kScript + " predict --task {task} --model {model} --input {input} --output {output}" +
+               predict_extra}};
 }
 
 Sample cls(const std::string& text, const std::string& label) {
@@ -81,18 +82,21 @@ TEST(CommandStudent, FailuresAreClear) {
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("student.train: unknown placeholder {bogus}"));
   }
-  auto failing = make_student(Task::kClassification, "command", {{"train", "exit 4"}, {"predict", "true"}});
+  auto failing =
+      make_student(Task::kClassification, "command", {{"train", "exit 4"}, {"predict", "true"}});
   try {
     failing->train({cls("a", "x")}, {});
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_THAT(e.what(), HasSubstr("the train command exited with status 4"));
   }
-  auto silent = make_student(Task::kClassification, "command", {{"train", "true"}, {"predict", "true"}});
+  auto silent =
+      make_student(Task::kClassification, "command", {{"train", "true"}, {"predict", "true"}});
   silent->train({cls("a", "x")}, {});
   EXPECT_THROW(silent->predict({cls("a", "")}), std::runtime_error);
-  auto short_output = make_student(Task::kClassification, "command",
-                                   {{"train", "true"}, {"predict", "echo '{{\"label\": \"x\"}}' > {output}"}});
+  auto short_output =
+      make_student(Task::kClassification, "command",
+                   {{"train", "true"}, {"predict", "echo '{{\"label\": \"x\"}}' > {output}"}});
   short_output->train({cls("a", "x")}, {});
   try {
     short_output->predict({cls("a", ""), cls("b", "")});

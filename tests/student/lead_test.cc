@@ -16,7 +16,8 @@ Sample pair(const std::string& text, const std::string& summary) {
 
 TEST(Lead, LearnsTheMedianSummaryLengthAndCutsText) {
   auto lead = make_student(Task::kSummarization, "lead", nlohmann::json::object());
-  lead->train({pair("一二三四五六", "甲乙"), pair("七八九十", "甲乙丙"), pair("子丑寅卯", "甲乙丙丁")}, {});
+  lead->train(
+      {pair("一二三四五六", "甲乙"), pair("七八九十", "甲乙丙"), pair("子丑寅卯", "甲乙丙丁")}, {});
   const auto out = lead->predict({pair(" 春 天来了，花开了", "")});
   // Median summary length 3; leading space dropped, inner spaces kept and not counted.
   EXPECT_EQ(out[0].summary, "春 天来");
@@ -40,7 +41,8 @@ TEST(Lead, RejectsUnknownAndMistypedOptions) {
     make_student(Task::kSummarization, "lead", {{"chars", 2}, {"epochs", 3}});
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown option(s) epochs"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unknown option(s) epochs"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(make_student(Task::kSummarization, "lead", {{"chars", "ten"}}), InputError);
   EXPECT_THROW(make_student(Task::kSummarization, "nope", {}), UsageError);
@@ -55,8 +57,9 @@ TEST(ModelFolder, RejectsOtherVersionsAndBrokenManifests) {
     load_student(dir.file("v9"));
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("model format version 9, but this weakdistill reads version 1"),
-              std::string::npos);
+    EXPECT_NE(
+        std::string(e.what()).find("model format version 9, but this weakdistill reads version 1"),
+        std::string::npos);
   }
   std::filesystem::create_directories(dir.file("empty"));
   EXPECT_THROW(load_student(dir.file("empty")), InputError);

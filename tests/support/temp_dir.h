@@ -13,7 +13,8 @@ namespace weakdistill::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "weakdistill-test-XXXXXX").string();
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "weakdistill-test-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = tmpl;
   }

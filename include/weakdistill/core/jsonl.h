@@ -25,7 +25,7 @@ struct ReadOptions {
 // A dataset and where each sample came from.
 struct Dataset {
   Task task = Task::kClassification;
-  std::string path;                // the file it was read from ("" if built in memory)
+  std::string path;  // the file it was read from ("" if built in memory)
   std::vector<Sample> samples;
   std::vector<std::size_t> lines;  // 1-based line number of each sample in `path`
 };

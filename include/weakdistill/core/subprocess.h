@@ -12,7 +12,8 @@ std::string shell_quote(const std::string& s);
 // Replaces each {name} in `templ` with the shell-quoted value of `values[name]`.
 // Throws InputError (prefixed by `context`) on a placeholder not in `values`
 // or an unclosed brace; "{{" and "}}" stand for literal braces.
-std::string expand_command(const std::string& templ, const std::map<std::string, std::string>& values,
+std::string expand_command(const std::string& templ,
+                           const std::map<std::string, std::string>& values,
                            const std::string& context);
 
 // Runs `command` with /bin/sh -c, its stdin closed and its stdout sent to our

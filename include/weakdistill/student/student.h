@@ -7,8 +7,8 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -103,8 +103,7 @@ void save_student(const Student& student, const std::string& dir);
 // Loads a folder written by save_student(). Throws InputError naming the folder
 // when model.json is missing or malformed, the format version differs, or
 // (when given) the kind or task is not what the caller expects.
-std::unique_ptr<Student> load_student(const std::string& dir,
-                                      std::string_view expect_kind = {},
+std::unique_ptr<Student> load_student(const std::string& dir, std::string_view expect_kind = {},
                                       std::optional<Task> expect_task = std::nullopt);
 
 }  // namespace weakdistill

@@ -28,7 +28,9 @@ class Vocabulary {
   std::int64_t add(const std::string& token);
   // The id of `token`, or `fallback` when absent (-1 by default).
   std::int64_t id(std::string_view token, std::int64_t fallback = -1) const;
-  const std::string& token(std::int64_t id) const { return tokens_.at(static_cast<std::size_t>(id)); }
+  const std::string& token(std::int64_t id) const {
+    return tokens_.at(static_cast<std::size_t>(id));
+  }
   std::size_t size() const { return tokens_.size(); }
   const std::vector<std::string>& tokens() const { return tokens_; }
 

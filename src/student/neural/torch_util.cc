@@ -37,7 +37,8 @@ void save_module(const torch::nn::Module& module, const std::string& path) {
 }
 
 void load_module(torch::nn::Module& module, const std::string& path) {
-  if (!std::filesystem::exists(path)) throw InputError(path + ": missing (the model folder is incomplete)");
+  if (!std::filesystem::exists(path))
+    throw InputError(path + ": missing (the model folder is incomplete)");
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path);
@@ -51,8 +52,9 @@ torch::Tensor pad_batch(const std::vector<std::vector<std::int64_t>>& sequences,
                         std::vector<std::int64_t>* lengths) {
   std::size_t max_len = 1;
   for (const auto& s : sequences) max_len = std::max(max_len, s.size());
-  auto out = torch::full({static_cast<std::int64_t>(sequences.size()), static_cast<std::int64_t>(max_len)},
-                         pad, torch::kInt64);
+  auto out =
+      torch::full({static_cast<std::int64_t>(sequences.size()), static_cast<std::int64_t>(max_len)},
+                  pad, torch::kInt64);
   auto acc = out.accessor<std::int64_t, 2>();
   if (lengths) lengths->clear();
   for (std::size_t i = 0; i < sequences.size(); ++i) {
