@@ -42,9 +42,9 @@ std::vector<Sample> copy_task(std::size_t n, std::uint32_t seed) {
 // A small, fast configuration. max_vocab keeps only 16 of the 26 letters, so
 // the model must learn to copy characters it only sees as <unk>.
 nlohmann::json tiny_options(std::uint64_t seed = 3) {
-  return {{"embedding_dim", 16}, {"hidden", 32},   {"dropout", 0.0}, {"epochs", 15},
-          {"batch_size", 16},    {"lr", 0.01},     {"max_vocab", 20}, {"beam", 3},
-          {"max_length", 8},     {"seed", seed},   {"threads", 1}};
+  return {{"embedding_dim", 16}, {"hidden", 32}, {"dropout", 0.0},  {"epochs", 15},
+          {"batch_size", 16},    {"lr", 0.01},   {"max_vocab", 20}, {"beam", 3},
+          {"max_length", 8},     {"seed", seed}, {"threads", 1}};
 }
 
 class PointerGeneratorCopy : public ::testing::Test {
@@ -156,12 +156,21 @@ TEST(PointerGenerator, RejectsBadOptions) {
   const auto make = [](nlohmann::json o) {
     return make_student(Task::kSummarization, "pointer-generator", o);
   };
-  for (const auto& o : std::vector<nlohmann::json>{
-           {{"hidden", 3}},      {{"hidden", 0}},          {{"beam", 0}},
-           {{"dropout", 1.0}},   {{"epochs", 0}},          {{"lr", 0}},
-           {{"max_vocab", 4}},   {{"max_length", 0}},      {{"min_length", 40}},
-           {{"batch_size", 0}},  {{"coverage_weight", -1}}, {{"no_repeat_ngram", -1}},
-           {{"epochs", "ten"}},  {{"coverage", "yes"}},    {{"threads", -1}}}) {
+  for (const auto& o : std::vector<nlohmann::json>{{{"hidden", 3}},
+                                                   {{"hidden", 0}},
+                                                   {{"beam", 0}},
+                                                   {{"dropout", 1.0}},
+                                                   {{"epochs", 0}},
+                                                   {{"lr", 0}},
+                                                   {{"max_vocab", 4}},
+                                                   {{"max_length", 0}},
+                                                   {{"min_length", 40}},
+                                                   {{"batch_size", 0}},
+                                                   {{"coverage_weight", -1}},
+                                                   {{"no_repeat_ngram", -1}},
+                                                   {{"epochs", "ten"}},
+                                                   {{"coverage", "yes"}},
+                                                   {{"threads", -1}}}) {
     EXPECT_THROW(make(o), InputError) << o.dump();
   }
   try {

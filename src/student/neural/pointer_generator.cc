@@ -69,16 +69,18 @@ torch::Tensor batch_loss(PointerGeneratorNet& net, const Batch& b, std::int64_t 
     p_gens.push_back(out.p_gen);
     if (o.coverage) coverage_losses.push_back(out.coverage_loss);
   }
-  const auto target = b.target_out;                                             // [B,T]
-  const auto vocab = torch::softmax(net->vocabulary_logits(torch::stack(features, 1)), 2);  // [B,T,V]
-  const auto attention = torch::stack(attentions, 1);                          // [B,T,S]
-  const auto p_gen = torch::stack(p_gens, 1).squeeze(2);                       // [B,T]
-  const auto in_vocab = (target < vocab_size).to(torch::kFloat);               // [B,T]
+  const auto target = b.target_out;  // [B,T]
+  const auto vocab =
+      torch::softmax(net->vocabulary_logits(torch::stack(features, 1)), 2);  // [B,T,V]
+  const auto attention = torch::stack(attentions, 1);                        // [B,T,S]
+  const auto p_gen = torch::stack(p_gens, 1).squeeze(2);                     // [B,T]
+  const auto in_vocab = (target < vocab_size).to(torch::kFloat);             // [B,T]
   const auto generated =
       vocab.gather(2, target.clamp_max(vocab_size - 1).unsqueeze(2)).squeeze(2) * in_vocab;
-  const auto same_char = (b.source_ext.unsqueeze(1) == target.unsqueeze(2)).to(torch::kFloat);  // [B,T,S]
-  const auto copied = (attention * same_char).sum(2);                          // [B,T]
-  const auto prob = p_gen * generated + (1 - p_gen) * copied;                  // [B,T]
+  const auto same_char =
+      (b.source_ext.unsqueeze(1) == target.unsqueeze(2)).to(torch::kFloat);  // [B,T,S]
+  const auto copied = (attention * same_char).sum(2);                        // [B,T]
+  const auto prob = p_gen * generated + (1 - p_gen) * copied;                // [B,T]
   const auto mask = (target != kPad).to(torch::kFloat);
   const auto tokens = mask.sum();
   auto loss = -(torch::log(prob + 1e-12) * mask).sum() / tokens;
@@ -116,26 +118,27 @@ PointerGeneratorNetImpl::PointerGeneratorNetImpl(std::int64_t vocab_size,
     : coverage_(o.coverage) {
   const std::int64_t e = o.embedding_dim, h = o.hidden;
   embedding_ = register_module(
-      "embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(vocab_size, e).padding_idx(kPad)));
+      "embedding",
+      torch::nn::Embedding(torch::nn::EmbeddingOptions(vocab_size, e).padding_idx(kPad)));
   dropout_ = register_module("dropout", torch::nn::Dropout(o.dropout));
   encoder_ = register_module(
       "encoder",
       torch::nn::LSTM(torch::nn::LSTMOptions(e, h / 2).bidirectional(true).batch_first(true)));
   reduce_h_ = register_module("reduce_h", torch::nn::Linear(h, h));
   reduce_c_ = register_module("reduce_c", torch::nn::Linear(h, h));
-  memory_features_ =
-      register_module("memory_features", torch::nn::Linear(torch::nn::LinearOptions(h, h).bias(false)));
+  memory_features_ = register_module("memory_features",
+                                     torch::nn::Linear(torch::nn::LinearOptions(h, h).bias(false)));
   query_features_ = register_module("query_features", torch::nn::Linear(2 * h, h));
   if (coverage_) {
-    coverage_features_ = register_module("coverage_features",
-                                         torch::nn::Linear(torch::nn::LinearOptions(1, h).bias(false)));
+    coverage_features_ = register_module(
+        "coverage_features", torch::nn::Linear(torch::nn::LinearOptions(1, h).bias(false)));
     // Zero at first, so that the coverage term enters attention as it is learnt
     // (See et al. found coverage from the first step interfered with learning).
     torch::NoGradGuard no_grad;
     coverage_features_->weight.zero_();
   }
-  attention_score_ =
-      register_module("attention_score", torch::nn::Linear(torch::nn::LinearOptions(h, 1).bias(false)));
+  attention_score_ = register_module("attention_score",
+                                     torch::nn::Linear(torch::nn::LinearOptions(h, 1).bias(false)));
   decoder_input_ = register_module("decoder_input", torch::nn::Linear(e + h, e));
   decoder_ = register_module("decoder", torch::nn::LSTMCell(e, h));
   switch_ = register_module("switch", torch::nn::Linear(3 * h + e, 1));
@@ -151,7 +154,8 @@ Encoded PointerGeneratorNetImpl::encode(const torch::Tensor& source, const torch
                                                 /*enforce_sorted=*/false);
   auto [outputs, states] = encoder_->forward_with_packed_input(packed);
   Encoded e;
-  e.memory = std::get<0>(rnn::pad_packed_sequence(outputs, /*batch_first=*/true, 0.0, source.size(1)));
+  e.memory =
+      std::get<0>(rnn::pad_packed_sequence(outputs, /*batch_first=*/true, 0.0, source.size(1)));
   e.features = memory_features_(e.memory);
   e.mask = source != kPad;
   const auto& [h_n, c_n] = states;  // [2,B,H/2]: forward, backward
@@ -171,25 +175,25 @@ DecoderState PointerGeneratorNetImpl::start(const Encoded& encoded) {
 
 StepOutput PointerGeneratorNetImpl::step(const Encoded& encoded, DecoderState& s,
                                          const torch::Tensor& previous) {
-  const auto embedded = dropout_(embedding_(previous));                     // [B,E]
-  const auto x = decoder_input_(torch::cat({embedded, s.context}, 1));    // [B,E]
-  std::tie(s.h, s.c) = decoder_(x, std::make_tuple(s.h, s.c));              // [B,H] each
+  const auto embedded = dropout_(embedding_(previous));                        // [B,E]
+  const auto x = decoder_input_(torch::cat({embedded, s.context}, 1));         // [B,E]
+  std::tie(s.h, s.c) = decoder_(x, std::make_tuple(s.h, s.c));                 // [B,H] each
   const auto query = query_features_(torch::cat({s.h, s.c}, 1)).unsqueeze(1);  // [B,1,H]
-  auto energy = encoded.features + query;                                   // [B,S,H]
+  auto energy = encoded.features + query;                                      // [B,S,H]
   if (coverage_) energy = energy + coverage_features_(s.coverage.unsqueeze(2));
   const auto scores = attention_score_(torch::tanh(energy))
                           .squeeze(2)
                           .masked_fill(encoded.mask.logical_not(),
                                        -std::numeric_limits<float>::infinity());  // [B,S]
   StepOutput out;
-  out.attention = torch::softmax(scores, 1);                                    // [B,S]
+  out.attention = torch::softmax(scores, 1);                                      // [B,S]
   s.context = torch::bmm(out.attention.unsqueeze(1), encoded.memory).squeeze(1);  // [B,H]
   if (coverage_) {
     out.coverage_loss = torch::min(out.attention, s.coverage).sum(1);
     s.coverage = s.coverage + out.attention;
   }
   out.p_gen = torch::sigmoid(switch_(torch::cat({s.context, s.h, s.c, x}, 1)));  // [B,1]
-  out.features = output_(torch::cat({s.h, s.context}, 1));                      // [B,H]
+  out.features = output_(torch::cat({s.h, s.context}, 1));                       // [B,H]
   return out;
 }
 
@@ -299,7 +303,8 @@ void PointerGeneratorStudent::require_trained(const char* what) const {
   }
 }
 
-PointerGeneratorStudent::Source PointerGeneratorStudent::make_source(const std::string& text) const {
+PointerGeneratorStudent::Source PointerGeneratorStudent::make_source(
+    const std::string& text) const {
   Source s;
   auto chars = split_chars(text);
   if (chars.size() > options_.max_source) chars.resize(options_.max_source);
@@ -319,7 +324,8 @@ PointerGeneratorStudent::Source PointerGeneratorStudent::make_source(const std::
   return s;
 }
 
-void PointerGeneratorStudent::train(const std::vector<Sample>& train, const std::vector<Sample>& dev) {
+void PointerGeneratorStudent::train(const std::vector<Sample>& train,
+                                    const std::vector<Sample>& dev) {
   const PointerGeneratorOptions& o = options_;
   student_internal::configure_torch(common_);
 
@@ -462,7 +468,7 @@ Prediction PointerGeneratorStudent::greedy(const std::string& text) {
   net_->eval();
   const auto vocab_size = static_cast<std::int64_t>(vocabulary_.size());
   const std::int64_t extended_size = vocab_size + static_cast<std::int64_t>(src.oovs.size());
-  const auto source = torch::tensor(src.ids, torch::kInt64).unsqueeze(0);        // [1,S]
+  const auto source = torch::tensor(src.ids, torch::kInt64).unsqueeze(0);           // [1,S]
   const auto source_ext = torch::tensor(src.extended, torch::kInt64).unsqueeze(0);  // [1,S]
   const auto lengths = torch::tensor({source.size(1)}, torch::kInt64);
   const Encoded encoded = net_->encode(source, lengths);
@@ -536,7 +542,9 @@ Prediction PointerGeneratorStudent::beam_search(const std::string& text, int bea
       std::vector<bool> banned(static_cast<std::size_t>(extended_size), false);
       for (const std::int64_t t : banned_next(live[r].tokens, options_)) banned[t] = true;
       for (std::int64_t j = 0; j < extended_size; ++j) {
-        if (!banned[j]) candidates.emplace_back(live[r].log_prob + lp[r * extended_size + j], r * extended_size + j);
+        if (!banned[j])
+          candidates.emplace_back(live[r].log_prob + lp[r * extended_size + j],
+                                  r * extended_size + j);
       }
     }
     const std::size_t keep = std::min(candidates.size(), 2 * k);
@@ -605,7 +613,8 @@ void PointerGeneratorStudent::save_files(const std::string& dir) const {
 void PointerGeneratorStudent::load_files(const std::string& dir) {
   vocabulary_ = Vocabulary::load(dir + "/vocab.json");
   for (std::size_t i = 0; i < kSpecials.size(); ++i) {
-    if (vocabulary_.size() <= i || vocabulary_.token(static_cast<std::int64_t>(i)) != kSpecials[i]) {
+    if (vocabulary_.size() <= i ||
+        vocabulary_.token(static_cast<std::int64_t>(i)) != kSpecials[i]) {
       throw InputError(dir + "/vocab.json: does not start with <pad>, <unk>, <bos>, <eos>");
     }
   }

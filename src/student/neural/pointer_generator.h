@@ -59,7 +59,7 @@ struct PointerGeneratorOptions {
   bool coverage = false;
   // Weight of the coverage loss (lambda); used only when `coverage` is on.
   double coverage_weight = 1.0;
-  // With a dev set: stop after this many epochs without a better dev ROUGE-L (0 = never stop early).
+  // With a dev set: epochs without a better dev ROUGE-L before stopping (0 = never stop early).
   int patience = 4;
   // With a dev set: the first N dev pairs are decoded (greedily) after each epoch; 0 = all.
   std::size_t dev_limit = 0;
@@ -117,10 +117,10 @@ class PointerGeneratorNetImpl : public torch::nn::Module {
   torch::nn::Dropout dropout_{nullptr};
   torch::nn::LSTM encoder_{nullptr};
   torch::nn::Linear reduce_h_{nullptr}, reduce_c_{nullptr};
-  torch::nn::Linear memory_features_{nullptr};  // W_h
-  torch::nn::Linear query_features_{nullptr};   // W_s and the attention bias
+  torch::nn::Linear memory_features_{nullptr};    // W_h
+  torch::nn::Linear query_features_{nullptr};     // W_s and the attention bias
   torch::nn::Linear coverage_features_{nullptr};  // w_c, only with coverage
-  torch::nn::Linear attention_score_{nullptr};  // v
+  torch::nn::Linear attention_score_{nullptr};    // v
   torch::nn::Linear decoder_input_{nullptr};
   torch::nn::LSTMCell decoder_{nullptr};
   torch::nn::Linear switch_{nullptr};  // p_gen
