@@ -2,7 +2,7 @@
 # Trains students on the full train split and on a few-shot split of data/, scores them on the
 # test split, and prints a Markdown table (the figures of docs/RESULTS.md, "Students").
 #
-# Usage: bench/student_quality.sh [-b BUILD_DIR] [-o OUT_DIR] [TASK:KIND[:key=value,...] ...]
+# Usage: bench/student_quality.sh [-b BUILD_DIR] [-o OUT_DIR] [-s full|few|full,few] [TASK:KIND[:key=value,...] ...]
 #   default students: classification:fasttext classification:textcnn ner:bigru-crf
 #                     summarization:lead summarization:pointer-generator
 #   few-shot splits (seed 1): classification 20 a label, ner 100 sentences, summarization 200 pairs.
@@ -12,10 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build
 out=runs/student-quality
-while getopts "b:o:" opt; do
+splits=full,few
+while getopts "b:o:s:" opt; do
   case $opt in
     b) build=$OPTARG ;;
     o) out=$OPTARG ;;
+    s) splits=$OPTARG ;;
     *) sed -n 2,10p "$0"; exit 2 ;;
   esac
 done
@@ -62,7 +64,8 @@ for spec in "${students[@]}"; do
   d=$(dir_of "$task")
   sets=()
   if [[ -n ${opts:-} ]]; then IFS=, read -ra kv <<<"$opts"; for x in "${kv[@]}"; do sets+=(--set "$x"); done; fi
-  for split in full few; do
+  IFS=, read -ra split_list <<<"$splits"
+  for split in "${split_list[@]}"; do
     train="data/$d/train.jsonl"
     [[ $split == few ]] && train=$(few_shot "$task")
     tag="$d-$kind-$split"

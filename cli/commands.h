@@ -9,6 +9,7 @@ namespace weakdistill::cli {
 void add_eval(CLI::App& app);
 void add_train(CLI::App& app);
 void add_predict(CLI::App& app);
+void add_teacher(CLI::App& app);
 void add_data_convert(CLI::App& data);
 void add_data_stats(CLI::App& data);
 void add_data_sample(CLI::App& data);

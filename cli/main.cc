@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   weakdistill::cli::add_train(app);
   weakdistill::cli::add_predict(app);
   weakdistill::cli::add_eval(app);
+  weakdistill::cli::add_teacher(app);
   CLI::App* data = app.add_subcommand("data", "Convert, describe and split datasets");
   data->require_subcommand(1);
   weakdistill::cli::add_data_convert(*data);
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help, --version
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a command's own exit status (teacher try: 1 when requests failed)
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return 2;

@@ -12,9 +12,9 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libssl-dev libcpp-httplib-dev
+  libsqlite3-dev libssl-dev openssl libcpp-httplib-dev zlib1g-dev libbrotli-dev
   libtorch-dev libfasttext-dev fasttext libopenblas-dev
-  python3 python3-nltk python3-numpy python3-torch
+  python3 python3-nltk python3-numpy python3-torch python3-aiohttp
 )
 
 if [[ "${WEAKDISTILL_SKIP_APT:-0}" != 1 ]]; then

@@ -25,7 +25,19 @@ void OptionReader::finish() const {
 }
 
 void OptionReader::read(const nlohmann::json& v, const char* key, bool& out) const {
-  if (!v.is_boolean()) fail(key, "expected true or false, got " + v.dump());
+  // on/off as words too: configs say `verify: on`, and `--set cache=off` arrives as a string.
+  if (v.is_string()) {
+    const std::string w = v.get<std::string>();
+    if (w == "on" || w == "true" || w == "yes") {
+      out = true;
+      return;
+    }
+    if (w == "off" || w == "false" || w == "no") {
+      out = false;
+      return;
+    }
+  }
+  if (!v.is_boolean()) fail(key, "expected on/off (true/false), got " + v.dump());
   out = v.get<bool>();
 }
 
@@ -68,6 +80,21 @@ void OptionReader::read(const nlohmann::json& v, const char* key, std::vector<in
   for (const auto& x : v) {
     if (!x.is_number_integer()) fail(key, "expected a list of integers, got " + v.dump());
     out.push_back(x.get<int>());
+  }
+}
+
+void OptionReader::read(const nlohmann::json& v, const char* key,
+                        std::vector<std::string>& out) const {
+  out.clear();
+  if (v.is_string()) {
+    out.push_back(v.get<std::string>());
+    return;
+  }
+  if (!v.is_array() || v.empty())
+    fail(key, "expected a string or a list of strings, got " + v.dump());
+  for (const auto& x : v) {
+    if (!x.is_string()) fail(key, "expected a string or a list of strings, got " + v.dump());
+    out.push_back(x.get<std::string>());
   }
 }
 

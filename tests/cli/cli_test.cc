@@ -32,7 +32,7 @@ TEST(Cli, HelpAndVersion) {
 }
 
 TEST(Cli, EverySubcommandHasHelpWithAnExample) {
-  for (const char* cmd : {"eval", "data", "data convert", "data stats", "data sample"}) {
+  for (const char* cmd : {"eval", "data", "data convert", "data stats", "data sample", "teacher try"}) {
     const auto r = run_cli(std::string(cmd) + " --help");
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_THAT(r.out, HasSubstr("Example")) << cmd;

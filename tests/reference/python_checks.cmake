@@ -1,13 +1,14 @@
-# Cross-checks of `weakdistill eval` against independent Python implementations. Included by
-# tests/CMakeLists.txt. Always Debian's /usr/bin/python3 (never a pyenv/venv python3 on PATH), so
-# NLTK comes from the python3-nltk package that scripts/setup.sh installs.
+# Cross-checks of `weakdistill eval` and the hashing embedder against independent Python
+# implementations. Included by tests/CMakeLists.txt. Always Debian's /usr/bin/python3 (never a
+# pyenv/venv python3 on PATH), so NLTK and numpy come from the python3-nltk and python3-numpy
+# packages that scripts/setup.sh installs.
 set(WEAKDISTILL_SYSTEM_PYTHON /usr/bin/python3)
 set(_reference_dir ${CMAKE_CURRENT_LIST_DIR})
 
 if(NOT EXISTS ${WEAKDISTILL_SYSTEM_PYTHON})
   message(WARNING "${WEAKDISTILL_SYSTEM_PYTHON} not found: the Python metric cross-checks will "
                   "fail until it is installed (scripts/setup.sh).")
-  foreach(name python_check_metrics python_check_bleu_nltk)
+  foreach(name python_check_metrics python_check_bleu_nltk python_check_hashing_embedder)
     add_test(NAME ${name} COMMAND ${CMAKE_COMMAND} -E echo
              "${WEAKDISTILL_SYSTEM_PYTHON} not found; run scripts/setup.sh")
     set_tests_properties(${name} PROPERTIES LABELS integration WILL_FAIL TRUE)
@@ -38,3 +39,21 @@ add_test(NAME python_check_bleu_nltk
                  $<TARGET_FILE:weakdistill> ${PROJECT_SOURCE_DIR}/data
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(python_check_bleu_nltk PROPERTIES LABELS integration TIMEOUT 300)
+
+# The `hashing` embedder's vectors (written by a GoogleTest of embed_tests) against
+# hashing_embedder_reference.py, an independent numpy implementation of the definition in
+# include/weakdistill/embed/hashing_embedder.h, on a few hundred synthetic and (when present) LCSTS
+# texts.
+if(TARGET embed_tests)
+  execute_process(COMMAND ${WEAKDISTILL_SYSTEM_PYTHON} -c "import numpy"
+                  RESULT_VARIABLE _numpy_missing OUTPUT_QUIET ERROR_QUIET)
+  if(_numpy_missing)
+    message(WARNING "numpy is not importable by ${WEAKDISTILL_SYSTEM_PYTHON}: the test "
+                    "python_check_hashing_embedder will fail until python3-numpy is installed.")
+  endif()
+  add_test(NAME python_check_hashing_embedder
+           COMMAND ${WEAKDISTILL_SYSTEM_PYTHON} ${_reference_dir}/hashing_embedder_reference.py
+                   $<TARGET_FILE:embed_tests>
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(python_check_hashing_embedder PROPERTIES LABELS integration TIMEOUT 300)
+endif()

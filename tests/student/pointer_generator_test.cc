@@ -169,7 +169,7 @@ TEST(PointerGenerator, RejectsBadOptions) {
                                                    {{"coverage_weight", -1}},
                                                    {{"no_repeat_ngram", -1}},
                                                    {{"epochs", "ten"}},
-                                                   {{"coverage", "yes"}},
+                                                   {{"coverage", "maybe"}},
                                                    {{"threads", -1}}}) {
     EXPECT_THROW(make(o), InputError) << o.dump();
   }

@@ -17,11 +17,12 @@ struct Result {
 };
 
 // Runs `WEAKDISTILL_BIN args` through the shell (args are shell words, quote
-// them yourself) with stdout and stderr captured.
-inline Result run_cli(const std::string& args) {
+// them yourself) with stdout and stderr captured. `env` ("NAME=value ...", shell
+// words) is set for this run only.
+inline Result run_cli(const std::string& args, const std::string& env = "") {
   TempDir dir;
-  const std::string cmd = std::string("'") + WEAKDISTILL_BIN + "' " + args + " >'" +
-                          dir.file("out") + "' 2>'" + dir.file("err") + "'";
+  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + "'" + WEAKDISTILL_BIN + "' " +
+                          args + " >'" + dir.file("out") + "' 2>'" + dir.file("err") + "'";
   const int status = std::system(cmd.c_str());
   Result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -22,6 +22,11 @@ class OptionReader {
  public:
   OptionReader(const nlohmann::json& object, std::string context);
 
+  // True when the object has `key` (and marks it as known).
+  bool has(const char* key) {
+    seen_.insert(key);
+    return object_.contains(key);
+  }
   template <typename T>
   void get(const char* key, T& field) {
     seen_.insert(key);
@@ -32,6 +37,8 @@ class OptionReader {
   // Throws InputError naming every key that was not read.
   void finish() const;
   const std::string& context() const { return context_; }
+  // Throws InputError "<context>.<key>: <message>" (for checks of a value's range).
+  [[noreturn]] void fail(const char* key, const std::string& message) const;
 
  private:
   void read(const nlohmann::json& v, const char* key, bool& out) const;
@@ -42,7 +49,8 @@ class OptionReader {
   void read(const nlohmann::json& v, const char* key, double& out) const;
   void read(const nlohmann::json& v, const char* key, std::string& out) const;
   void read(const nlohmann::json& v, const char* key, std::vector<int>& out) const;
-  [[noreturn]] void fail(const char* key, const std::string& message) const;
+  // A string or a non-empty list of strings (a single string becomes a list of one).
+  void read(const nlohmann::json& v, const char* key, std::vector<std::string>& out) const;
 
   nlohmann::json object_;
   std::string context_;

@@ -595,7 +595,7 @@ Prediction PointerGeneratorStudent::beam_search(const std::string& text, int bea
 
 std::vector<Prediction> PointerGeneratorStudent::predict(const std::vector<Sample>& inputs) {
   require_trained("predict()");
-  student_internal::configure_torch(common_);
+  student_internal::set_torch_threads(common_);  // no reseeding: decoding draws nothing
   std::vector<Prediction> out;
   out.reserve(inputs.size());
   for (const Sample& s : inputs) {

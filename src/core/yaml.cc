@@ -1,0 +1,90 @@
+#include "weakdistill/core/yaml.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "weakdistill/core/error.h"
+
+namespace weakdistill {
+namespace {
+
+nlohmann::json scalar(const YAML::Node& node) {
+  const std::string& s = node.Scalar();
+  if (node.Tag() == "!") return s;  // quoted: a string whatever it looks like
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "Yes") return true;
+  if (s == "false" || s == "False" || s == "FALSE" || s == "no" || s == "No") return false;
+  const char* begin = s.c_str();
+  char* end = nullptr;
+  errno = 0;
+  const long long i = std::strtoll(begin, &end, 10);
+  if (end != begin && *end == '\0' && errno == 0) return static_cast<std::int64_t>(i);
+  errno = 0;
+  const double d = std::strtod(begin, &end);
+  // strtod also reads "nan", "inf" and hex floats; a config means those as text.
+  const bool plain_number = s.find_first_not_of("0123456789+-.eE") == std::string::npos;
+  if (end != begin && *end == '\0' && errno == 0 && plain_number) return d;
+  return s;
+}
+
+nlohmann::json convert(const YAML::Node& node, const std::string& name, int depth) {
+  if (depth > 64) {
+    throw InputError(at(name, node.Mark().line + 1, "nesting deeper than 64 levels"));
+  }
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return nullptr;
+    case YAML::NodeType::Scalar:
+      return scalar(node);
+    case YAML::NodeType::Sequence: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& item : node) out.push_back(convert(item, name, depth + 1));
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& kv : node) {
+        if (!kv.first.IsScalar()) {
+          throw InputError(at(name, kv.first.Mark().line + 1, "a key must be a plain name"));
+        }
+        const std::string key = kv.first.Scalar();
+        if (out.contains(key)) {
+          throw InputError(at(name, kv.first.Mark().line + 1, "duplicate key \"" + key + "\""));
+        }
+        out[key] = convert(kv.second, name, depth + 1);
+      }
+      return out;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+nlohmann::json parse_yaml(const std::string& text, const std::string& name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw InputError(at(name, e.mark.line >= 0 ? e.mark.line + 1 : 0, e.msg));
+  }
+  nlohmann::json j = convert(root, name, 0);
+  if (j.is_null()) return nlohmann::json::object();
+  return j;
+}
+
+nlohmann::json read_yaml_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path + ": cannot open the file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_yaml(buffer.str(), path);
+}
+
+}  // namespace weakdistill

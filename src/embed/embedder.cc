@@ -1,0 +1,28 @@
+#include "weakdistill/embed/embedder.h"
+
+#include "weakdistill/core/error.h"
+#include "weakdistill/core/options.h"
+#include "weakdistill/embed/hashing_embedder.h"
+
+namespace weakdistill {
+
+std::unique_ptr<Embedder> make_embedder(const nlohmann::json& config) {
+  OptionReader reader(config, "embedder");
+  std::string kind = "hashing";
+  reader.get("kind", kind);
+  if (kind == "hashing") {
+    HashingEmbedderOptions options;
+    reader.get("dim", options.dim);
+    reader.get("min_n", options.min_n);
+    reader.get("max_n", options.max_n);
+    reader.get("sublinear_tf", options.sublinear_tf);
+    reader.get("threads", options.threads);
+    // Unknown keys first: a misspelt key explains a surprising value better.
+    reader.finish();
+    return std::make_unique<HashingEmbedder>(options);
+  }
+  throw InputError("embedder.kind: unknown kind \"" + kind +
+                   "\" (known: hashing; openai and bge come later)");
+}
+
+}  // namespace weakdistill

@@ -1,0 +1,193 @@
+// The `pool` offline teacher: a simulated ideal teacher. For each seed it
+// returns the nearest sample of a held-out pool (same label for
+// classification, sharing an entity type for ner) that it has not returned
+// before, by cosine of the configured embedder's vectors.
+#include <cblas.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+#include <set>
+#include <unordered_set>
+
+#include "kinds_internal.h"
+#include "weakdistill/core/error.h"
+#include "weakdistill/core/jsonl.h"
+#include "weakdistill/core/options.h"
+#include "weakdistill/core/utf8.h"
+#include "weakdistill/embed/embedder.h"
+
+namespace weakdistill::teacher_internal {
+namespace {
+
+std::string without_space(const std::string& text) {
+  std::string out;
+  for (char32_t c : utf8::decode(text)) {
+    if (!utf8::is_space(c)) utf8::append(out, c);
+  }
+  return out;
+}
+
+std::set<std::string> types_of(const Sample& s) {
+  std::set<std::string> t;
+  for (const auto& e : s.entities) t.insert(e.type);
+  return t;
+}
+
+class PoolTeacher : public Teacher {
+ public:
+  PoolTeacher(Task task, std::vector<Sample> pool, const std::vector<Sample>& labeled,
+              const Embedder* embedder, std::unique_ptr<Embedder> owned)
+      : task_(task), owned_(std::move(owned)), embedder_(embedder ? embedder : owned_.get()) {
+    // Pool samples that repeat a labeled text would be rejected as copies: drop them.
+    std::unordered_set<std::string> labeled_texts;
+    for (const auto& s : labeled) labeled_texts.insert(without_space(s.text));
+    std::unordered_set<std::string> seen;
+    for (auto& s : pool) {
+      std::string key = without_space(s.text);
+      if (labeled_texts.count(key) || !seen.insert(key).second) continue;
+      pool_.push_back(std::move(s));
+    }
+    used_.assign(pool_.size(), false);
+    std::vector<std::string> texts;
+    texts.reserve(pool_.size());
+    for (const auto& s : pool_) texts.push_back(s.text);
+    vectors_ = embedder_->embed(texts);
+    types_.reserve(pool_.size());
+    for (const auto& s : pool_) types_.push_back(types_of(s));
+  }
+
+  std::string kind() const override { return "pool"; }
+  bool simulated() const override { return true; }
+
+  std::vector<Generation> generate(
+      const std::vector<GenerationRequest>& requests,
+      const std::function<void(std::size_t, const Generation&)>& on_done,
+      const std::atomic<bool>* cancel) override {
+    std::vector<Generation> out(requests.size());
+    const std::size_t n = pool_.size();
+    const std::size_t dim = vectors_.dim();
+    // Seeds are scored in blocks: scores = seed vectors (b × dim) · poolᵀ (dim × n),
+    // so that memory stays at kBlock × n floats whatever the request count.
+    constexpr std::size_t kBlock = 128;
+    std::vector<float> scores;
+    for (std::size_t begin = 0; begin < requests.size(); begin += kBlock) {
+      const std::size_t end = std::min(requests.size(), begin + kBlock);
+      std::vector<std::string> texts;
+      for (std::size_t i = begin; i < end; ++i) texts.push_back(requests[i].seed->text);
+      const EmbeddingMatrix seeds = embedder_->embed(texts);
+      scores.assign((end - begin) * n, 0.0f);
+      if (n > 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(end - begin),
+                    static_cast<int>(n), static_cast<int>(dim), 1.0f, seeds.data(),
+                    static_cast<int>(dim), vectors_.data(), static_cast<int>(dim), 0.0f,
+                    scores.data(), static_cast<int>(n));
+      }
+      for (std::size_t i = begin; i < end; ++i) {
+        Generation& g = out[i];
+        if (cancel != nullptr && cancel->load()) {
+          g.error = "cancelled";
+        } else {
+          pick(*requests[i].seed, scores.data() + (i - begin) * n, g);
+        }
+        if (on_done) on_done(i, g);
+      }
+    }
+    return out;
+  }
+
+  TeacherUsage usage() const override {
+    std::lock_guard lock(mutex_);
+    return usage_;
+  }
+
+ private:
+  bool eligible(const Sample& seed, const std::set<std::string>& seed_types, std::size_t j) const {
+    if (used_[j]) return false;
+    switch (task_) {
+      case Task::kClassification:
+        return pool_[j].label == seed.label;
+      case Task::kNer:
+        if (seed_types.empty()) return types_[j].empty();
+        return std::any_of(seed_types.begin(), seed_types.end(),
+                           [&](const std::string& t) { return types_[j].count(t) > 0; });
+      case Task::kSummarization:
+        return true;
+    }
+    return false;
+  }
+
+  void pick(const Sample& seed, const float* score, Generation& g) {
+    const auto seed_types = types_of(seed);
+    std::size_t best = pool_.size();
+    float best_score = -std::numeric_limits<float>::infinity();
+    for (std::size_t j = 0; j < pool_.size(); ++j) {
+      if (score[j] > best_score && eligible(seed, seed_types, j)) {  // ties: lowest index
+        best = j;
+        best_score = score[j];
+      }
+    }
+    std::lock_guard lock(mutex_);
+    ++usage_.requests;
+    if (best == pool_.size()) {
+      ++usage_.failures;
+      g.error =
+          task_ == Task::kClassification
+              ? fmt::format("pool teacher: no unused pool sample has label \"{}\"", seed.label)
+              : std::string("pool teacher: no unused pool sample fits this seed");
+      return;
+    }
+    used_[best] = true;
+    g.ok = true;
+    g.finish_reason = "stop";
+    g.reply = reply_json(task_, pool_[best]);
+  }
+
+  Task task_;
+  std::unique_ptr<Embedder> owned_;
+  const Embedder* embedder_;
+  std::vector<Sample> pool_;
+  std::vector<std::set<std::string>> types_;
+  std::vector<bool> used_;
+  EmbeddingMatrix vectors_;  // pool_.size() × dim, unit rows
+  mutable std::mutex mutex_;
+  TeacherUsage usage_;
+};
+
+}  // namespace
+
+std::unique_ptr<Teacher> make_pool(const nlohmann::json& section, const TeacherContext& context) {
+  std::string kind, pool_path;
+  OptionReader r(section, "teacher");
+  r.get("kind", kind);
+  r.get("pool", pool_path);
+  r.finish();
+  std::vector<Sample> pool;
+  if (!pool_path.empty()) {
+    std::filesystem::path p(pool_path);
+    if (p.is_relative()) p = std::filesystem::path(context.base_dir) / p;
+    if (!std::filesystem::is_regular_file(p)) r.fail("pool", "no such file: " + p.string());
+    pool = read_jsonl(p.string(), context.task).samples;
+  } else if (context.pool != nullptr) {
+    pool = *context.pool;
+  } else {
+    throw InputError(
+        "teacher.pool: kind pool needs a pool of held-out samples: set teacher.pool (or data.pool, "
+        "or data.few_shot so that the rest of data.train becomes the pool)");
+  }
+  const std::vector<Sample> none;
+  const std::vector<Sample>& labeled = context.labeled ? *context.labeled : none;
+  std::unique_ptr<Embedder> owned;
+  if (context.embedder == nullptr) {
+    owned = make_embedder(nlohmann::json::object());
+    std::vector<std::string> texts;
+    for (const auto& s : labeled) texts.push_back(s.text);
+    owned->fit(texts);
+  }
+  return std::make_unique<PoolTeacher>(context.task, std::move(pool), labeled, context.embedder,
+                                       std::move(owned));
+}
+
+}  // namespace weakdistill::teacher_internal

@@ -1,0 +1,171 @@
+// `weakdistill teacher try` as a user runs it, against the fake server on loopback.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <sstream>
+
+#include "fake/fake_openai_server.h"
+#include "support/run.h"
+#include "support/temp_dir.h"
+
+namespace weakdistill {
+namespace {
+
+using testing::FakeOpenAIServer;
+using testing::FakeServerOptions;
+using testing::Fault;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::run_cli;
+using testing::TempDir;
+
+const char* kSeeds =
+    "{\"text\": \"国足世预赛客场告负\", \"label\": \"体育\"}\n"
+    "{\"text\": \"央行宣布降准\", \"label\": \"财经\"}\n";
+
+// Replies like an LLM: some reasoning, then the JSON object. The label depends
+// on the prompt so that one reply is verified and one is rejected.
+std::string responder(const nlohmann::json& request, int) {
+  const std::string prompt = request["messages"].back()["content"];
+  if (prompt.find("国足") != std::string::npos) {
+    return "首先分析样本……\n```json\n{\"text\": \"女足主场战胜对手\", \"label\": \"体育\"}\n```";
+  }
+  return "好的。{\"text\": \"股市今日收涨\", \"label\": \"股票\"}";
+}
+
+std::string config(const FakeOpenAIServer& server, const std::string& extra = "") {
+  return "task: classification\n"
+         "teacher:\n"
+         "  kind: openai\n"
+         "  base_url: " +
+         server.base_url() +
+         "\n"
+         "  model: qwen2-72b-instruct\n"
+         "  backoff_initial_s: 0.01\n"
+         "  backoff_max_s: 0.02\n"
+         "  max_retries: 2\n" +
+         extra;
+}
+
+TEST(TeacherTry, ShowsPromptReplyAndVerdict) {
+  FakeOpenAIServer server;
+  server.set_responder(responder);
+  TempDir dir;
+  const auto c = dir.write("c.yaml", config(server));
+  const auto s = dir.write("seeds.jsonl", kSeeds);
+  const auto r = run_cli("teacher try --config '" + c + "' --seeds '" + s + "'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("PROMPT (user):"));
+  EXPECT_THAT(r.out, HasSubstr("国足世预赛客场告负"));  // the seed text is in the prompt
+  EXPECT_THAT(r.out, HasSubstr("女足主场战胜对手"));    // the reply
+  EXPECT_THAT(r.out, HasSubstr("RESULT: accepted"));
+  EXPECT_THAT(r.out, HasSubstr("RESULT: rejected (label_not_in_set)"));
+  EXPECT_THAT(r.err, HasSubstr("accepted 1"));
+  EXPECT_EQ(server.requests(), 2u);
+}
+
+TEST(TeacherTry, NGenerationsPerSeedAndJsonOutput) {
+  FakeOpenAIServer server;
+  server.set_responder(responder);
+  TempDir dir;
+  const auto c = dir.write("c.yaml", config(server));
+  const auto s = dir.write("seeds.jsonl", kSeeds);
+  const auto r = run_cli("teacher try --config '" + c + "' --seeds '" + s + "' --n 3 --json");
+  EXPECT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  int n = 0, accepted = 0;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);
+    ++n;
+    accepted += j["outcome"] == "accepted";
+    EXPECT_TRUE(j.contains("prompt"));
+    EXPECT_TRUE(j.contains("reply"));
+  }
+  EXPECT_EQ(n, 6);
+  EXPECT_EQ(accepted, 3);
+  EXPECT_EQ(server.requests(), 6u);
+}
+
+TEST(TeacherTry, ExitsOneWhenTheTeacherDoesNotAnswer) {
+  FakeOpenAIServer server;
+  server.push_faults(100, Fault::status_code(503));
+  TempDir dir;
+  const auto c = dir.write("c.yaml", config(server));
+  const auto s = dir.write("seeds.jsonl", kSeeds);
+  const auto r = run_cli("teacher try --config '" + c + "' --seeds '" + s + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("request_failed"));
+  EXPECT_THAT(r.err, HasSubstr("did not answer 2 of 2"));
+  EXPECT_EQ(server.requests(), 6u);  // 1 + 2 retries each
+}
+
+TEST(TeacherTry, WrongKeyStopsWithAdviceAndNeverShowsTheKey) {
+  FakeServerOptions so;
+  so.api_key = "sk-right-0000000000";
+  FakeOpenAIServer server(so);
+  TempDir dir;
+  const auto c = dir.write("c.yaml", config(server, "  api_key_env: WD_TRY_KEY\n"));
+  const auto s = dir.write("seeds.jsonl", kSeeds);
+  const auto r = run_cli("-v teacher try --config '" + c + "' --seeds '" + s + "'",
+                         "WD_TRY_KEY=sk-wrong-1111111111");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("HTTP 401"));
+  EXPECT_THAT(r.err, HasSubstr("WD_TRY_KEY"));
+  EXPECT_THAT(r.out + r.err, Not(HasSubstr("sk-wrong-1111111111")));
+  EXPECT_LE(server.requests(), 2u);  // one per seed at most: 401 is not retried
+
+  const auto unset = run_cli("teacher try --config '" + c + "' --seeds '" + s + "'");
+  EXPECT_EQ(unset.code, 2);
+  EXPECT_THAT(unset.err, HasSubstr("teacher.api_key_env"));
+}
+
+TEST(TeacherTry, CacheFileMeansARerunAsksNothing) {
+  FakeOpenAIServer server;
+  server.set_responder(responder);
+  TempDir dir;
+  const auto c = dir.write("c.yaml", config(server));
+  const auto s = dir.write("seeds.jsonl", kSeeds);
+  const std::string args =
+      "teacher try --config '" + c + "' --seeds '" + s + "' --cache '" + dir.file("t.sqlite") + "'";
+  EXPECT_EQ(run_cli(args).code, 0);
+  const auto again = run_cli(args);
+  EXPECT_EQ(again.code, 0);
+  EXPECT_THAT(again.out, HasSubstr("from the cache"));
+  EXPECT_EQ(server.requests(), 2u);
+}
+
+TEST(TeacherTry, BadConfigIsExitTwoNamingTheKey) {
+  TempDir dir;
+  const auto s = dir.write("seeds.jsonl", kSeeds);
+  struct Case {
+    std::string yaml, expect;
+  };
+  for (const Case& k :
+       {Case{"task: classification\nteacher: {kind: openai, model: m}\n", "teacher.base_url"},
+        Case{"task: classification\nteacher: {kind: llm}\n", "teacher.kind"},
+        Case{"task: classifcation\nteacher: {kind: augment}\n", "classifcation"},
+        Case{"task: classification\nteacher: {kind: openai, base_url: 'htp://x', model: m}\n",
+             "teacher.base_url"},
+        Case{"task: classification\nteacher: {kind: augment, edit_rate: 2}\n", "teacher.edit_rate"},
+        Case{"task: classification\nteacher:\n  kind: [\n", "c.yaml:"}}) {
+    const auto c = dir.write("c.yaml", k.yaml);
+    const auto r = run_cli("teacher try --config '" + c + "' --seeds '" + s + "'");
+    EXPECT_EQ(r.code, 2) << k.yaml << r.err;
+    EXPECT_THAT(r.err, HasSubstr(k.expect)) << k.yaml;
+  }
+}
+
+TEST(TeacherTry, OfflineAugmentTeacherNeedsNoServer) {
+  TempDir dir;
+  const auto c = dir.write("c.yaml", "task: classification\nteacher: {kind: augment, seed: 3}\n");
+  const auto s = dir.write("seeds.jsonl", kSeeds);
+  const auto r = run_cli("teacher try --config '" + c + "' --seeds '" + s + "' --n 2");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("PROMPT: none"));
+  EXPECT_THAT(r.out, HasSubstr("RESULT: accepted"));
+}
+
+}  // namespace
+}  // namespace weakdistill
