@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
   weakdistill::cli::add_predict(app);
   weakdistill::cli::add_eval(app);
   weakdistill::cli::add_teacher(app);
+  weakdistill::cli::add_embed(app);
+  weakdistill::cli::add_diversity(app);
   CLI::App* data = app.add_subcommand("data", "Convert, describe and split datasets");
   data->require_subcommand(1);
   weakdistill::cli::add_data_convert(*data);

@@ -12,11 +12,11 @@
 #include <memory>
 
 #include "commands.h"
+#include "config_sections.h"
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/jsonl.h"
 #include "weakdistill/core/options.h"
 #include "weakdistill/core/progress.h"
-#include "weakdistill/core/yaml.h"
 #include "weakdistill/embed/embedder.h"
 #include "weakdistill/net/http_client.h"
 #include "weakdistill/teacher/reply_parser.h"
@@ -68,15 +68,10 @@ void print_text(const std::string& heading, const std::string& body) {
 }
 
 int run_try(const TryArgs& a) {
-  nlohmann::json config = read_yaml_file(a.config);
-  if (!config.is_object()) throw InputError(a.config + ": expected a mapping at the top level");
-  merge_into(config, parse_assignments(a.sets));
-  if (!config.contains("task") || !config["task"].is_string()) {
-    throw InputError(a.config + ": task: required (classification, ner or summarization)");
-  }
-  const Task task = parse_task(config["task"].get<std::string>());
+  const nlohmann::json config = load_config(a.config, a.sets);
+  const Task task = config_task(config, a.config);
   if (!config.contains("teacher")) throw InputError(a.config + ": teacher: required");
-  const nlohmann::json data = config.value("data", nlohmann::json::object());
+  const nlohmann::json data = config_section(config, "data");
 
   const Dataset seeds = read_jsonl(a.seeds, task);
   std::vector<Sample> labeled = read_labeled(data, task);
@@ -89,7 +84,7 @@ int run_try(const TryArgs& a) {
   context.labeled = &labeled;
   context.cache_path = a.cache;
   if (config["teacher"].value("kind", "") == "pool") {
-    embedder = make_embedder(config.value("embedder", nlohmann::json::object()));
+    embedder = make_embedder(config_section(config, "embedder"), a.cache);
     std::vector<std::string> texts;
     for (const auto& s : labeled) texts.push_back(s.text);
     embedder->fit(texts);
@@ -168,13 +163,17 @@ int run_try(const TryArgs& a) {
     } else {
       std::cout << "PROMPT: none (the " << teacher->kind() << " teacher is offline)\n";
     }
-    if (g.ok) {
-      print_text(fmt::format("REPLY (finish_reason {}, {} prompt + {} completion tokens, {}{}):",
-                             g.finish_reason.empty() ? "none" : g.finish_reason, g.prompt_tokens,
-                             g.completion_tokens,
-                             g.cached ? "from the cache" : fmt::format("{} attempt(s)", g.attempts),
+    if (g.ok && g.prompt.empty()) {
+      print_text(fmt::format("REPLY (offline {} teacher{}):", teacher->kind(),
                              teacher->simulated() ? ", SIMULATED" : ""),
                  g.reply);
+    } else if (g.ok) {
+      print_text(
+          fmt::format("REPLY (finish_reason {}, {} prompt + {} completion tokens, {}):",
+                      g.finish_reason.empty() ? "none" : g.finish_reason, g.prompt_tokens,
+                      g.completion_tokens,
+                      g.cached ? "from the cache" : fmt::format("{} attempt(s)", g.attempts)),
+          g.reply);
     } else {
       std::cout << "REPLY: none: " << g.error << "\n";
     }

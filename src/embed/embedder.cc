@@ -3,10 +3,12 @@
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/options.h"
 #include "weakdistill/embed/hashing_embedder.h"
+#include "weakdistill/embed/openai_embedder.h"
 
 namespace weakdistill {
 
-std::unique_ptr<Embedder> make_embedder(const nlohmann::json& config) {
+std::unique_ptr<Embedder> make_embedder(const nlohmann::json& config,
+                                        const std::string& cache_path) {
   OptionReader reader(config, "embedder");
   std::string kind = "hashing";
   reader.get("kind", kind);
@@ -21,8 +23,11 @@ std::unique_ptr<Embedder> make_embedder(const nlohmann::json& config) {
     reader.finish();
     return std::make_unique<HashingEmbedder>(options);
   }
+  if (kind == "openai") {
+    return std::make_unique<OpenAIEmbedder>(read_openai_embedder_options(config), cache_path);
+  }
   throw InputError("embedder.kind: unknown kind \"" + kind +
-                   "\" (known: hashing; openai and bge come later)");
+                   "\" (known: hashing, openai; bge comes later)");
 }
 
 }  // namespace weakdistill

@@ -175,6 +175,7 @@ struct HttpClient::Impl {
     c->set_read_timeout(sec, usec);
     c->set_write_timeout(sec, usec);
     c->set_keep_alive(true);
+    c->set_tcp_nodelay(true);
     c->enable_server_certificate_verification(options->verify_tls);
     if (!options->ca_file.empty()) c->set_ca_cert_path(options->ca_file.c_str());
     return c;

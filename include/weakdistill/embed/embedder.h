@@ -45,7 +45,10 @@ class Embedder {
 
 // Makes the embedder the config's `embedder` section describes (an object with
 // `kind` and that kind's options; an empty object means hashing with defaults).
-// Throws InputError naming "embedder.<key>" for an unknown kind or key or a bad value.
-std::unique_ptr<Embedder> make_embedder(const nlohmann::json& config);
+// `cache_path` is a SQLite file where embedders that ask a server keep their
+// vectors ("" = none). Throws InputError naming "embedder.<key>" for an unknown
+// kind or key or a bad value.
+std::unique_ptr<Embedder> make_embedder(const nlohmann::json& config,
+                                        const std::string& cache_path = "");
 
 }  // namespace weakdistill

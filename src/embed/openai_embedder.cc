@@ -1,0 +1,218 @@
+#include "weakdistill/embed/openai_embedder.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "weakdistill/core/error.h"
+#include "weakdistill/core/options.h"
+#include "weakdistill/teacher/response_cache.h"
+
+namespace weakdistill {
+
+OpenAIEmbedderOptions read_openai_embedder_options(const nlohmann::json& section) {
+  OpenAIEmbedderOptions o;
+  o.http.concurrency = 4;
+  o.http.timeout_s = 60;
+  o.http.context = "embedder";
+  OptionReader r(section, "embedder");
+  std::string kind;
+  r.get("kind", kind);
+  r.get("base_url", o.http.base_urls);
+  r.get("api_key_env", o.http.api_key_env);
+  r.get("concurrency", o.http.concurrency);
+  r.get("timeout_s", o.http.timeout_s);
+  r.get("connect_timeout_s", o.http.connect_timeout_s);
+  r.get("max_retries", o.http.max_retries);
+  r.get("backoff_initial_s", o.http.backoff_initial_s);
+  r.get("backoff_max_s", o.http.backoff_max_s);
+  r.get("ca_file", o.http.ca_file);
+  r.get("verify_tls", o.http.verify_tls);
+  r.get("model", o.model);
+  r.get("batch_size", o.batch_size);
+  r.get("dim", o.dim);
+  r.get("cache", o.cache);
+  r.finish();
+  if (o.http.base_urls.empty()) r.fail("base_url", "required (e.g. http://127.0.0.1:8080/v1)");
+  if (o.model.empty()) r.fail("model", "required: the embedding model the server serves");
+  if (o.batch_size < 1 || o.batch_size > 4096) r.fail("batch_size", "must be in 1..4096");
+  if (o.http.concurrency < 1 || o.http.concurrency > 1024) {
+    r.fail("concurrency", "must be in 1..1024");
+  }
+  if (!o.http.ca_file.empty() && !std::filesystem::is_regular_file(o.http.ca_file)) {
+    r.fail("ca_file", "no such file: " + o.http.ca_file);
+  }
+  return o;
+}
+
+namespace {
+
+void normalise(float* v, std::size_t dim) {
+  double s = 0;
+  for (std::size_t i = 0; i < dim; ++i) s += static_cast<double>(v[i]) * v[i];
+  if (s <= 0) return;
+  const float inv = static_cast<float>(1.0 / std::sqrt(s));
+  for (std::size_t i = 0; i < dim; ++i) v[i] *= inv;
+}
+
+}  // namespace
+
+OpenAIEmbedder::OpenAIEmbedder(OpenAIEmbedderOptions options, const std::string& cache_path)
+    : options_(std::move(options)), dim_(options_.dim) {
+  client_ = std::make_unique<HttpClient>(options_.http);
+  if (options_.cache && !cache_path.empty()) {
+    if (sqlite3_open_v2(cache_path.c_str(), &cache_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+      const std::string message = cache_ ? sqlite3_errmsg(cache_) : "out of memory";
+      sqlite3_close(cache_);
+      throw std::runtime_error("embedding cache " + cache_path + ": " + message);
+    }
+    sqlite3_busy_timeout(cache_, 10000);
+    char* error = nullptr;
+    if (sqlite3_exec(cache_,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                     "CREATE TABLE IF NOT EXISTS embedding_cache ("
+                     "  key TEXT PRIMARY KEY, vector BLOB NOT NULL)",
+                     nullptr, nullptr, &error) != SQLITE_OK) {
+      const std::string message = error ? error : "unknown error";
+      sqlite3_free(error);
+      sqlite3_close(cache_);
+      throw std::runtime_error("embedding cache " + cache_path + ": " + message);
+    }
+  }
+}
+
+OpenAIEmbedder::~OpenAIEmbedder() { sqlite3_close(cache_); }
+
+std::size_t OpenAIEmbedder::dim() const {
+  std::lock_guard lock(mutex_);
+  return dim_;
+}
+
+EmbeddingMatrix OpenAIEmbedder::embed(const std::vector<std::string>& texts) const {
+  // Vectors by text: the cache's, then the server's; each distinct text asked once.
+  std::unordered_map<std::string, std::vector<float>> vectors;
+  auto key_of = [&](const std::string& text) {
+    return sha256_hex(nlohmann::json({{"model", options_.model}, {"text", text}}).dump());
+  };
+  std::vector<std::string> missing;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& t : texts) {
+      if (t.empty() || vectors.count(t)) continue;
+      if (cache_ != nullptr) {
+        sqlite3_stmt* st = nullptr;
+        sqlite3_prepare_v2(cache_, "SELECT vector FROM embedding_cache WHERE key = ?1", -1, &st,
+                           nullptr);
+        const std::string key = key_of(t);
+        sqlite3_bind_text(st, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+          const int bytes = sqlite3_column_bytes(st, 0);
+          const auto* blob = static_cast<const float*>(sqlite3_column_blob(st, 0));
+          vectors[t].assign(blob, blob + bytes / sizeof(float));
+        }
+        sqlite3_finalize(st);
+        if (vectors.count(t)) continue;
+      }
+      vectors[t];  // reserve the slot: asked once
+      missing.push_back(t);
+    }
+  }
+  std::vector<nlohmann::json> bodies;
+  const std::size_t batch = static_cast<std::size_t>(options_.batch_size);
+  for (std::size_t b = 0; b < missing.size(); b += batch) {
+    nlohmann::json input = nlohmann::json::array();
+    for (std::size_t i = b; i < std::min(missing.size(), b + batch); ++i)
+      input.push_back(missing[i]);
+    bodies.push_back({{"model", options_.model}, {"input", std::move(input)}});
+  }
+  std::string failure;
+  client_->post_many("/embeddings", bodies, [&](std::size_t k, const HttpOutcome& out) {
+    const std::size_t first = k * batch;
+    const std::size_t n = std::min(missing.size(), first + batch) - first;
+    if (!out.ok) {
+      if (failure.empty()) failure = out.error;
+      return;
+    }
+    const auto data = out.body.find("data");
+    if (data == out.body.end() || !data->is_array() || data->size() != n) {
+      if (failure.empty()) {
+        failure =
+            fmt::format("embedder at {}: expected {} vectors in \"data\", got {}", out.replica, n,
+                        data == out.body.end() ? "none" : data->dump().substr(0, 80));
+      }
+      return;
+    }
+    for (const auto& item : *data) {
+      // Servers may return the items in any order: "index" says which input each is.
+      const auto index = item.find("index");
+      const auto embedding = item.find("embedding");
+      if (index == item.end() || !index->is_number_unsigned() || index->get<std::size_t>() >= n ||
+          embedding == item.end() || !embedding->is_array() || embedding->empty()) {
+        if (failure.empty())
+          failure = fmt::format("embedder at {}: malformed item {}", out.replica,
+                                item.dump().substr(0, 80));
+        return;
+      }
+      std::vector<float> v;
+      v.reserve(embedding->size());
+      for (const auto& x : *embedding) {
+        if (!x.is_number()) {
+          if (failure.empty()) failure = "embedder: a vector holds a non-number";
+          return;
+        }
+        v.push_back(x.get<float>());
+      }
+      normalise(v.data(), v.size());
+      vectors[missing[first + index->get<std::size_t>()]] = std::move(v);
+    }
+  });
+  if (!failure.empty()) throw std::runtime_error(failure);
+
+  std::lock_guard lock(mutex_);
+  for (const auto& [t, v] : vectors) {
+    if (dim_ == 0 && !v.empty()) dim_ = v.size();
+  }
+  for (const auto& t : missing) {
+    const auto& v = vectors[t];
+    if (dim_ == 0) dim_ = v.size();
+    if (v.size() != dim_) {
+      throw std::runtime_error(
+          fmt::format("embedder: the server returned a vector of length {} where {} was expected{}",
+                      v.size(), dim_, options_.dim ? " (embedder.dim)" : ""));
+    }
+    if (cache_ != nullptr) {
+      sqlite3_stmt* st = nullptr;
+      sqlite3_prepare_v2(cache_,
+                         "INSERT OR REPLACE INTO embedding_cache (key, vector) VALUES (?1, ?2)", -1,
+                         &st, nullptr);
+      const std::string key = key_of(t);
+      sqlite3_bind_text(st, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
+      sqlite3_bind_blob(st, 2, v.data(), static_cast<int>(v.size() * sizeof(float)),
+                        SQLITE_TRANSIENT);
+      const int rc = sqlite3_step(st);
+      sqlite3_finalize(st);
+      if (rc != SQLITE_DONE)
+        throw std::runtime_error(std::string("embedding cache: ") + sqlite3_errmsg(cache_));
+    }
+  }
+  EmbeddingMatrix out(texts.size(), dim_);
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (texts[i].empty()) continue;  // zero row
+    const auto& v = vectors[texts[i]];
+    if (v.size() != dim_) {
+      throw std::runtime_error(
+          fmt::format("embedder: a cached vector has length {}, not {}", v.size(), dim_));
+    }
+    std::memcpy(out.row(i), v.data(), dim_ * sizeof(float));
+  }
+  return out;
+}
+
+}  // namespace weakdistill
