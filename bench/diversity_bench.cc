@@ -4,10 +4,11 @@
 //
 //   diversity_bench [--candidates 100000] [--labeled 20000] [--dim 512] [--threads 0]
 //                   [--block-bytes 67108864] [--big-bytes 1073741824] [--reps 1]
-//                   [--seed 1] [--npy-dir DIR] [--no-big]
+//                   [--seed 1] [--npy-dir DIR] [--no-big] [--keep N [--dist-min X]]
 //
 // Inputs: random unit vectors (normal components, normalised), fixed seed.
-// Timed, best of --reps each:
+// Timed after an untimed warm-up, best of --reps each, the three interleaved
+// (order alternating between repetitions):
 //   ours       min_distances: blocked SGEMM of candidates × labeledᵀ into a reused
 //              score block of at most --block-bytes, then each row's max dot.
 //   sgemm      plain cblas_sgemm over exactly the blocks `ours` uses (same shapes,
@@ -19,6 +20,8 @@
 //              sizes) is never materialised.
 // GFLOP/s = 2·C·L·dim / seconds for all three. Peak RSS is getrusage's ru_maxrss,
 // read after generating the data and after `ours` (before the plain runs).
+// With --keep N, then also times one whole select_diverse (min distances, greedy
+// loop, final pass) keeping at most N with --dist-min, and reports its counters.
 // With --npy-dir, writes candidates.npy, labeled.npy and ours.npy (float32, the
 // min distances) there for bench/diversity_numpy.py. Prints one JSON object.
 #include <cblas.h>
@@ -55,13 +58,15 @@ struct Args {
   unsigned seed = 1;
   std::string npy_dir;
   bool big = true;
+  std::size_t keep = 0;  // > 0: also time the whole select_diverse
+  double dist_min = 0.0;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "diversity_bench: %s\nusage: diversity_bench [--candidates N] [--labeled N] "
                "[--dim N] [--threads N] [--block-bytes N] [--big-bytes N] [--reps N] [--seed N] "
-               "[--npy-dir DIR] [--no-big]\n",
+               "[--npy-dir DIR] [--no-big] [--keep N [--dist-min X]]\n",
                why);
   std::exit(2);
 }
@@ -82,26 +87,33 @@ Args parse(int argc, char** argv) {
       if (value.empty() || *end != '\0') usage(("bad number for " + flag).c_str());
       return static_cast<std::size_t>(v);
     };
-    if (flag == "--candidates")
+    if (flag == "--candidates") {
       a.candidates = number();
-    else if (flag == "--labeled")
+    } else if (flag == "--labeled") {
       a.labeled = number();
-    else if (flag == "--dim")
+    } else if (flag == "--dim") {
       a.dim = number();
-    else if (flag == "--threads")
+    } else if (flag == "--threads") {
       a.threads = static_cast<int>(number());
-    else if (flag == "--block-bytes")
+    } else if (flag == "--block-bytes") {
       a.block_bytes = number();
-    else if (flag == "--big-bytes")
+    } else if (flag == "--big-bytes") {
       a.big_bytes = number();
-    else if (flag == "--reps")
+    } else if (flag == "--reps") {
       a.reps = std::max(1, static_cast<int>(number()));
-    else if (flag == "--seed")
+    } else if (flag == "--seed") {
       a.seed = static_cast<unsigned>(number());
-    else if (flag == "--npy-dir")
+    } else if (flag == "--npy-dir") {
       a.npy_dir = value;
-    else
+    } else if (flag == "--keep") {
+      a.keep = number();
+    } else if (flag == "--dist-min") {
+      char* end = nullptr;
+      a.dist_min = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0') usage("bad number for --dist-min");
+    } else {
       usage(("unknown flag " + flag).c_str());
+    }
   }
   if (a.candidates == 0 || a.labeled == 0 || a.dim == 0) usage("sizes must be positive");
   return a;
@@ -169,45 +181,79 @@ int main(int argc, char** argv) {
   options.threads = a.threads;
   weakdistill::DiversityStats stats;
   std::vector<float> ours;
-  double ours_s = std::numeric_limits<double>::infinity();
-  for (int rep = 0; rep < a.reps; ++rep) {
+  const std::size_t big_rows =
+      std::clamp<std::size_t>(a.big_bytes / (a.labeled * sizeof(float)), 1, a.candidates);
+  const double inf = std::numeric_limits<double>::infinity();
+  double ours_s = inf, sgemm_s = inf, big_s = inf;
+  long rss_ours = 0;
+  // Warm-up, untimed: OpenBLAS starts its threads and allocates its buffers.
+  {
+    EmbeddingMatrix head(std::min<std::size_t>(a.candidates, 2048), a.dim);
+    std::copy_n(candidates.data(), head.rows() * a.dim, head.data());
+    weakdistill::min_distances(labeled, head, options);
+  }
+  auto run_ours = [&](int rep) {
     const auto t0 = Clock::now();
     ours = weakdistill::min_distances(labeled, candidates, options, &stats);
-    ours_s = std::min(ours_s, seconds_since(t0));
-    std::fprintf(stderr, "ours:      %.2f s, %.1f GFLOP/s\n", seconds_since(t0),
-                 gflop / seconds_since(t0));
-  }
-  const long rss_ours = peak_rss_kib();
-
-  // The same blocks without the reduction.
-  std::vector<float> sink(stats.block_rows * stats.block_cols);
-  double sgemm_s = std::numeric_limits<double>::infinity();
-  for (int rep = 0; rep < a.reps; ++rep) {
+    const double s = seconds_since(t0);
+    ours_s = std::min(ours_s, s);
+    std::fprintf(stderr, "ours:      %.2f s, %.1f GFLOP/s (blocks %zu x %zu)\n", s, gflop / s,
+                 stats.block_rows, stats.block_cols);
+    if (rep == 0) rss_ours = peak_rss_kib();  // before the plain runs' buffers
+  };
+  auto run_plain = [&] {
+    // The same blocks as ours without the reduction; buffer touched before timing.
+    std::vector<float> sink(stats.block_rows * stats.block_cols, 0.0f);
     const double s =
         time_plain_sgemm(candidates, labeled, stats.block_rows, stats.block_cols, sink.data());
     sgemm_s = std::min(sgemm_s, s);
     std::fprintf(stderr, "sgemm:     %.2f s, %.1f GFLOP/s (blocks %zu x %zu)\n", s, gflop / s,
                  stats.block_rows, stats.block_cols);
+    if (!a.big) return;
+    std::vector<float> big_sink(big_rows * a.labeled, 0.0f);
+    const double b = time_plain_sgemm(candidates, labeled, big_rows, a.labeled, big_sink.data());
+    big_s = std::min(big_s, b);
+    std::fprintf(stderr, "sgemm_big: %.2f s, %.1f GFLOP/s (blocks %zu x %zu)\n", b, gflop / b,
+                 big_rows, a.labeled);
+  };
+  // Interleaved, in alternating order, so that changes in the machine's load hit
+  // all alike. The first repetition runs ours first: the plain runs copy its blocks.
+  for (int rep = 0; rep < a.reps; ++rep) {
+    if (rep % 2 == 0) {
+      run_ours(rep);
+      run_plain();
+    } else {
+      run_plain();
+      run_ours(rep);
+    }
   }
-  sink = {};
-
   nlohmann::json big = nullptr;
   if (a.big) {
-    const std::size_t rows =
-        std::clamp<std::size_t>(a.big_bytes / (a.labeled * sizeof(float)), 1, a.candidates);
-    std::vector<float> big_sink(rows * a.labeled);
-    double big_s = std::numeric_limits<double>::infinity();
-    for (int rep = 0; rep < a.reps; ++rep) {
-      const double s = time_plain_sgemm(candidates, labeled, rows, a.labeled, big_sink.data());
-      big_s = std::min(big_s, s);
-      std::fprintf(stderr, "sgemm_big: %.2f s, %.1f GFLOP/s (blocks %zu x %zu)\n", s, gflop / s,
-                   rows, a.labeled);
-    }
     big = {{"seconds", big_s},
            {"gflops", gflop / big_s},
-           {"block_rows", rows},
+           {"block_rows", big_rows},
            {"block_cols", a.labeled},
            {"ratio_ours", (gflop / ours_s) / (gflop / big_s)}};
+  }
+
+  nlohmann::json select = nullptr;
+  if (a.keep > 0) {
+    weakdistill::DiversityOptions o = options;
+    o.keep = a.keep;
+    o.dist_min = a.dist_min;
+    const auto t0 = Clock::now();
+    const weakdistill::DiversityResult r = weakdistill::select_diverse(labeled, candidates, o);
+    const double s = seconds_since(t0);
+    std::fprintf(stderr, "select_diverse: %.2f s, kept %zu of %zu\n", s, r.order.size(),
+                 a.candidates);
+    select = {{"seconds", s},
+              {"keep", a.keep},
+              {"dist_min", a.dist_min},
+              {"kept", r.order.size()},
+              {"heap_pops", r.stats.heap_pops},
+              {"greedy_dots", r.stats.greedy_dots},
+              {"sgemm_dots", r.stats.sgemm_dots},
+              {"scratch_bytes", r.stats.scratch_bytes}};
   }
 
   if (!a.npy_dir.empty()) {
@@ -239,6 +285,7 @@ int main(int argc, char** argv) {
                           {"block_cols", stats.block_cols},
                           {"ratio_ours", (gflop / ours_s) / (gflop / sgemm_s)}}},
                         {"sgemm_big", big},
+                        {"select_diverse", select},
                         {"input_bytes", (a.candidates + a.labeled) * a.dim * sizeof(float)},
                         {"peak_rss_kib_after_data", rss_data},
                         {"peak_rss_kib_after_ours", rss_ours},

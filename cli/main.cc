@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
                               : spdlog::level::info);
   });
 
+  weakdistill::cli::add_run(app);
   weakdistill::cli::add_train(app);
   weakdistill::cli::add_predict(app);
   weakdistill::cli::add_eval(app);

@@ -16,6 +16,7 @@ constexpr double kTtyInterval = 0.1;     // seconds between bar redraws
 }  // namespace
 
 void Progress::set_enabled(bool enabled) { g_enabled = enabled; }
+bool Progress::enabled() { return g_enabled; }
 
 std::string human_count(double n) {
   if (n < 1e3) return fmt::format("{:.0f}", n);

@@ -65,12 +65,22 @@ void normalise(float* v, std::size_t dim) {
 OpenAIEmbedder::OpenAIEmbedder(OpenAIEmbedderOptions options, const std::string& cache_path)
     : options_(std::move(options)), dim_(options_.dim) {
   client_ = std::make_unique<HttpClient>(options_.http);
+  attach_cache(cache_path);
+}
+
+void OpenAIEmbedder::attach_cache(const std::string& cache_path) {
+  std::lock_guard lock(mutex_);
+  if (cache_ != nullptr) {
+    sqlite3_close(cache_);
+    cache_ = nullptr;
+  }
   if (options_.cache && !cache_path.empty()) {
     if (sqlite3_open_v2(cache_path.c_str(), &cache_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK) {
       const std::string message = cache_ ? sqlite3_errmsg(cache_) : "out of memory";
       sqlite3_close(cache_);
+      cache_ = nullptr;
       throw std::runtime_error("embedding cache " + cache_path + ": " + message);
     }
     sqlite3_busy_timeout(cache_, 10000);
@@ -83,6 +93,7 @@ OpenAIEmbedder::OpenAIEmbedder(OpenAIEmbedderOptions options, const std::string&
       const std::string message = error ? error : "unknown error";
       sqlite3_free(error);
       sqlite3_close(cache_);
+      cache_ = nullptr;
       throw std::runtime_error("embedding cache " + cache_path + ": " + message);
     }
   }

@@ -217,6 +217,10 @@ std::vector<Generation> OpenAITeacher::generate(
   return out;
 }
 
+void OpenAITeacher::attach_cache(const std::string& path) {
+  if (options_.cache && !path.empty()) cache_ = std::make_unique<ResponseCache>(path);
+}
+
 TeacherUsage OpenAITeacher::usage() const {
   std::lock_guard lock(usage_mutex_);
   return usage_;

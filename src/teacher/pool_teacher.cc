@@ -61,6 +61,7 @@ class PoolTeacher : public Teacher {
 
   std::string kind() const override { return "pool"; }
   bool simulated() const override { return true; }
+  bool stateful() const override { return true; }
 
   std::vector<Generation> generate(
       const std::vector<GenerationRequest>& requests,

@@ -25,6 +25,7 @@ class Progress {
 
   // Disables all progress output in this process (tests, --quiet).
   static void set_enabled(bool enabled);
+  static bool enabled();
 
  private:
   void draw(bool final);

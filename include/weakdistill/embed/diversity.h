@@ -30,7 +30,9 @@ struct DiversityOptions {
   // blocks computed by SGEMM take at most this many bytes, and so do the accepted
   // rows copied together for the final SGEMM pass (each at least one row). Beyond
   // the inputs, the selection then needs only O(candidates + labeled) bookkeeping
-  // (about 25 bytes a candidate), whatever the set sizes.
+  // (about 16 bytes a candidate besides the result), whatever the set sizes.
+  // Blocks never exceed 4 MiB (cache-sized; larger ones are no faster), so the
+  // bound matters only below that.
   std::size_t block_bytes = std::size_t{64} << 20;
   // Threads for OpenBLAS (0 = leave OpenBLAS's own setting). The previous setting
   // is restored on return, so this is not thread-safe against other OpenBLAS

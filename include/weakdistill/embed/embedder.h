@@ -41,6 +41,9 @@ class Embedder {
   // One L2-normalised row per text, in order (a text with no features gets a
   // zero row). Thread-safe after fit().
   virtual EmbeddingMatrix embed(const std::vector<std::string>& texts) const = 0;
+  // Starts caching vectors in the SQLite file `path` (embedders that ask a
+  // server; a no-op for the others).
+  virtual void attach_cache(const std::string& path) { (void)path; }
 };
 
 // Makes the embedder the config's `embedder` section describes (an object with

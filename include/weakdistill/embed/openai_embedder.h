@@ -48,6 +48,7 @@ class OpenAIEmbedder : public Embedder {
   // HttpFatalError on a refusal and std::runtime_error when a batch got no
   // answer after retries, or a reply has the wrong shape or length.
   EmbeddingMatrix embed(const std::vector<std::string>& texts) const override;
+  void attach_cache(const std::string& path) override;
 
  private:
   OpenAIEmbedderOptions options_;

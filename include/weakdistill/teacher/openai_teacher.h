@@ -60,6 +60,7 @@ class OpenAITeacher : public Teacher {
       const std::function<void(std::size_t, const Generation&)>& on_done,
       const std::atomic<bool>* cancel) override;
   TeacherUsage usage() const override;
+  void attach_cache(const std::string& path) override;
 
   // The request body for `seed` (without the ordinal's seed offset when no seed is set).
   nlohmann::json request_body(const std::vector<ChatMessage>& messages,

@@ -75,6 +75,14 @@ class Teacher {
       const std::atomic<bool>* cancel = nullptr) = 0;
   // Usage since construction.
   virtual TeacherUsage usage() const = 0;
+  // Starts using the response cache in the SQLite file `path` (teachers that ask
+  // a server; a no-op for the others). Lets a run validate its teacher before it
+  // creates the run folder that holds the cache.
+  virtual void attach_cache(const std::string& path) { (void)path; }
+  // True when replies depend on what was asked before (the pool teacher never
+  // returns a sample twice): a resumed run then replays the completed rounds'
+  // requests to restore that state.
+  virtual bool stateful() const { return false; }
 };
 
 // What a teacher may need besides its options.

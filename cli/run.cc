@@ -1,0 +1,107 @@
+// weakdistill run: the whole distillation loop (docs/RUN.md).
+#include "weakdistill/distill/run.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "weakdistill/core/atomic_file.h"
+#include "weakdistill/core/error.h"
+#include "weakdistill/distill/config.h"
+
+namespace weakdistill::cli {
+namespace {
+
+struct RunArgs {
+  std::string config;
+  std::vector<std::string> sets;
+  std::string run_dir;
+  std::string resume;
+};
+
+std::atomic<bool> g_cancel{false};
+
+void on_signal(int) {
+  // A second Ctrl-C while the run winds down stops at once.
+  if (g_cancel.exchange(true)) std::_Exit(130);
+}
+
+int run(const RunArgs& a) {
+  RunConfig config;
+  RunOptions options;
+  if (!a.resume.empty()) {
+    if (!a.config.empty()) {
+      throw UsageError("--resume continues a run with its own config.yaml; give no CONFIG");
+    }
+    // Only the stopping rule may change: anything else would make the resumed
+    // run differ from the run it continues.
+    for (const auto& s : a.sets) {
+      if (s.rfind("distill.max_rounds=", 0) != 0 && s.rfind("distill.patience=", 0) != 0) {
+        throw UsageError(
+            "with --resume, --set may only change distill.max_rounds or "
+            "distill.patience (got " +
+            s + ")");
+      }
+    }
+    const std::string path = (std::filesystem::path(a.resume) / "config.yaml").string();
+    if (!std::filesystem::is_regular_file(path)) {
+      throw InputError(a.resume + ": not a run folder (no config.yaml)");
+    }
+    config = load_run_config(path, a.sets);
+    if (!a.sets.empty()) write_file_atomically(path, to_yaml(config.resolved));
+    options.run_dir = a.resume;
+    options.resume = true;
+  } else {
+    if (a.config.empty()) throw UsageError("give a CONFIG file, or --resume RUN_DIR");
+    config = load_run_config(a.config, a.sets);
+    options.run_dir = !a.run_dir.empty() ? a.run_dir
+                      : !config.run_dir.empty()
+                          ? config.run_dir
+                          : "runs/" + std::filesystem::path(a.config).stem().string();
+  }
+  options.cancel = &g_cancel;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  try {
+    const auto metrics = run_distillation(config, options);
+    std::cout << options.run_dir << "/metrics.json\n";
+  } catch (const RunInterrupted& e) {
+    spdlog::warn("{}", e.what());
+    return 130;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_run(CLI::App& app) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* cmd = app.add_subcommand("run", "Run the weakness-enhanced distillation loop");
+  cmd->add_option("config", args->config, "Run config (YAML; docs/CONFIG.md)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", args->sets, "Override a config key: key=value (repeatable)");
+  cmd->add_option("--run-dir", args->run_dir,
+                  "Run folder (default: the config's run_dir, else runs/<config name>)");
+  cmd->add_option("--resume", args->resume,
+                  "Continue the run in this folder from its last completed round")
+      ->check(CLI::ExistingDirectory);
+  cmd->footer(
+      "Prints the path of the run's metrics.json on stdout; progress and a line per round on\n"
+      "stderr. Ctrl-C stops at a safe point (exit 130); --resume continues, asking the teacher\n"
+      "nothing it already answered.\n"
+      "Example:\n"
+      "  weakdistill run examples/cls-offline.yaml\n"
+      "  weakdistill run examples/cls-offline.yaml --set distill.tau=1 --run-dir runs/tau1\n"
+      "  weakdistill run --resume runs/cls-offline\n");
+  cmd->callback([args] {
+    const int code = run(*args);
+    if (code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace weakdistill::cli

@@ -1,0 +1,207 @@
+// `weakdistill run` end to end against the fake OpenAI server: the run folder,
+// the counts, resume asking nothing, and an interrupted-then-resumed run
+// equal to an uninterrupted one.
+#include "support/run.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "fake/fake_openai_server.h"
+#include "support/temp_dir.h"
+
+namespace weakdistill {
+namespace {
+
+using testing::FakeOpenAIServer;
+using ::testing::HasSubstr;
+using testing::run_cli;
+using testing::TempDir;
+
+// Two labels whose texts draw on disjoint characters, so a student can learn them.
+const char* kA = "甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳";
+const char* kB = "春夏秋冬东南西北金木水火土日月星";
+
+std::string text_of(const std::string& chars, std::uint64_t n, int len = 6) {
+  // Characters of `chars` picked by the digits of n: distinct n, distinct texts.
+  std::u32string pool;
+  for (std::size_t i = 0; i < chars.size(); i += 3) {  // all 3-byte characters
+    pool += static_cast<char32_t>(((chars[i] & 0x0f) << 12) | ((chars[i + 1] & 0x3f) << 6) |
+                                  (chars[i + 2] & 0x3f));
+  }
+  std::string out;
+  std::uint64_t x = n * 2654435761ULL + 17;
+  for (int k = 0; k < len; ++k) {
+    const char32_t c = pool[x % pool.size()];
+    x = x / pool.size() + (x % 7) * 1000003ULL + k;
+    out += static_cast<char>(0xe0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (c & 0x3f));
+  }
+  return out;
+}
+
+std::string dataset(std::uint64_t first, int per_label) {
+  std::string out;
+  for (int i = 0; i < per_label; ++i) {
+    out += "{\"text\": \"" + text_of(kA, first + i) + "\", \"label\": \"A\"}\n";
+    out += "{\"text\": \"" + text_of(kB, first + i) + "\", \"label\": \"B\"}\n";
+  }
+  return out;
+}
+
+// An LLM that reasons, then writes a new text of the seed's label (the
+// built-in prompt's {format} carries the label); the request seed makes each
+// reply different.
+std::string responder(const nlohmann::json& request, int) {
+  const std::string prompt = request["messages"].back()["content"];
+  const bool is_a = prompt.find("\"label\": \"A\"") != std::string::npos;
+  const std::uint64_t seed = request.value("seed", 0);
+  return "先分析样本，再仿写。\n```json\n{\"text\": \"" +
+         text_of(is_a ? kA : kB, 100000 + seed, 7) + "\", \"label\": \"" + (is_a ? "A" : "B") +
+         "\"}\n```";
+}
+
+std::string config(const FakeOpenAIServer& server, const TempDir& dir, int max_rounds) {
+  return "task: classification\n"
+         "data:\n"
+         "  train: " +
+         dir.file("train.jsonl") +
+         "\n"
+         "  dev: " +
+         dir.file("dev.jsonl") +
+         "\n"
+         "  test: " +
+         dir.file("test.jsonl") +
+         "\n"
+         "student: {kind: fasttext, threads: 1, epochs: 10}\n"
+         "teacher:\n"
+         "  kind: openai\n"
+         "  base_url: " +
+         server.base_url() +
+         "\n"
+         "  model: fake\n"
+         "  seed: 1\n"
+         "  concurrency: 4\n"
+         "distill: {per_round: 5, oversample: 2, max_rounds: " +
+         std::to_string(max_rounds) + ", patience: 5, seed: 3}\n";
+}
+
+nlohmann::json read_json(const std::string& path) {
+  return nlohmann::json::parse(testing::read_file(path));
+}
+
+// metrics.json without what may differ between equal runs (times, cache hits).
+nlohmann::json comparable(nlohmann::json m) {
+  for (auto& r : m["rounds"]) {
+    r.erase("seconds");
+    r.erase("teacher");
+  }
+  m.erase("teacher");
+  return m;
+}
+
+class RunCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server.set_responder(responder);
+    dir.write("train.jsonl", dataset(0, 4));
+    dir.write("dev.jsonl", dataset(1000, 5));
+    dir.write("test.jsonl", dataset(2000, 5));
+  }
+  FakeOpenAIServer server;
+  TempDir dir;
+};
+
+TEST_F(RunCli, WritesTheRunFolderAndResumeAsksNothing) {
+  const auto c = dir.write("c.yaml", config(server, dir, 2));
+  const std::string run_dir = dir.file("run");
+  const auto r = run_cli("run '" + c + "' --run-dir '" + run_dir + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(run_dir + "/metrics.json"));
+  for (const char* f :
+       {"config.yaml", "run.sqlite", "metrics.json", "augmented.jsonl", "best/model.json",
+        "rounds/00/metrics.json", "rounds/01/weakness.jsonl", "rounds/01/accepted.jsonl",
+        "rounds/01/rejected.jsonl", "rounds/02/metrics.json"}) {
+    EXPECT_TRUE(std::filesystem::exists(run_dir + "/" + f)) << f;
+  }
+  const auto m = read_json(run_dir + "/metrics.json");
+  EXPECT_EQ(m["task"], "classification");
+  ASSERT_EQ(m["rounds"].size(), 3u);
+  std::size_t accepted = 0;
+  for (int round = 1; round <= 2; ++round) {
+    const auto& rr = m["rounds"][round];
+    EXPECT_EQ(rr["requested"], 10);
+    EXPECT_LE(rr["accepted"].get<int>(), 5);
+    EXPECT_GE(rr["parsed"].get<int>(), rr["verified"].get<int>());
+    EXPECT_GE(rr["verified"].get<int>(), rr["accepted"].get<int>());
+    accepted += rr["accepted"].get<std::size_t>();
+    EXPECT_EQ(rr["train_size"], 8 + accepted);
+    EXPECT_TRUE(rr["dev"].contains("accuracy"));
+  }
+  EXPECT_GT(accepted, 0u);
+  EXPECT_TRUE(m["test"].contains("accuracy"));
+  EXPECT_TRUE(m["test_round0"].contains("accuracy"));
+  EXPECT_EQ(m["teacher"]["requests"], 20);
+  EXPECT_EQ(server.requests(), 20u);
+  // augmented.jsonl: one line per accepted sample.
+  std::istringstream aug(testing::read_file(run_dir + "/augmented.jsonl"));
+  std::size_t lines = 0;
+  for (std::string l; std::getline(aug, l);) ++lines;
+  EXPECT_EQ(lines, accepted);
+
+  const auto again = run_cli("run --resume '" + run_dir + "'");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(server.requests(), 20u) << "the resumed run asked the teacher again";
+  EXPECT_EQ(comparable(read_json(run_dir + "/metrics.json")), comparable(m));
+
+  // A second run into the same folder is refused, and says how to resume.
+  const auto refused = run_cli("run '" + c + "' --run-dir '" + run_dir + "'");
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_THAT(refused.err, HasSubstr("--resume"));
+}
+
+TEST_F(RunCli, StoppedThenResumedEqualsUninterrupted) {
+  const auto c = dir.write("c.yaml", config(server, dir, 3));
+  const auto whole = run_cli("run '" + c + "' --run-dir '" + dir.file("whole") + "'");
+  ASSERT_EQ(whole.code, 0) << whole.err;
+  const std::size_t asked = server.requests();
+
+  // The same run stopped after round 1, then continued to round 3.
+  const auto part =
+      run_cli("run '" + c + "' --run-dir '" + dir.file("part") + "' --set distill.max_rounds=1");
+  ASSERT_EQ(part.code, 0) << part.err;
+  const auto rest = run_cli("run --resume '" + dir.file("part") + "' --set distill.max_rounds=3");
+  ASSERT_EQ(rest.code, 0) << rest.err;
+  EXPECT_EQ(comparable(read_json(dir.file("part") + "/metrics.json")),
+            comparable(read_json(dir.file("whole") + "/metrics.json")));
+  EXPECT_EQ(testing::read_file(dir.file("part") + "/augmented.jsonl"),
+            testing::read_file(dir.file("whole") + "/augmented.jsonl"));
+  EXPECT_EQ(server.requests(), 2 * asked);  // each run asked each request once
+}
+
+TEST_F(RunCli, BadConfigMakesNoFolder) {
+  struct Case {
+    std::string set, expect;
+  };
+  for (const Case& k :
+       {Case{"distill.tau=0", "distill.tau"}, Case{"distill.bogus=1", "bogus"},
+        Case{"data.dev=/no/such.jsonl", "/no/such.jsonl"}, Case{"student.kind=bert", "bert"},
+        Case{"teacher.kind=llm", "teacher.kind"}, Case{"student.epochs=-1", "student.epochs"}}) {
+    const auto c = dir.write("c.yaml", config(server, dir, 1));
+    const std::string run_dir = dir.file("bad");
+    const auto r = run_cli("run '" + c + "' --run-dir '" + run_dir + "' --set " + k.set);
+    EXPECT_EQ(r.code, 2) << k.set << "\n" << r.err;
+    EXPECT_THAT(r.err, HasSubstr(k.expect)) << k.set;
+    EXPECT_FALSE(std::filesystem::exists(run_dir)) << k.set;
+  }
+  EXPECT_EQ(server.requests(), 0u);
+}
+
+}  // namespace
+}  // namespace weakdistill
