@@ -358,6 +358,15 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
           o.cancel);
     }
     check_cancel(fmt::format("during round {}'s teacher requests", round).c_str());
+    // A teacher that answered nothing is down, not weak: stop (what was answered
+    // is cached) rather than train rounds on nothing.
+    if (!requests.empty() &&
+        std::none_of(gens.begin(), gens.end(), [](const Generation& g) { return g.ok; })) {
+      throw std::runtime_error(fmt::format(
+          "round {}: the teacher answered none of {} requests (last error: {}); fix it, then "
+          "continue with: weakdistill run --resume {}",
+          round, requests.size(), gens.back().error, o.run_dir));
+    }
 
     // 4. Parse and verify.
     RoundOutcome out;

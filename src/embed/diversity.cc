@@ -202,21 +202,75 @@ DiversityResult select_diverse(const EmbeddingMatrix& labeled, const EmbeddingMa
   // order[0..synced[c]) and, since the comparison set only grows, an upper bound on
   // c's current diversity. Popping the top and refreshing it either keeps it on top
   // (then it is the true maximum: every other entry's bound is below it) or
-  // re-inserts it lower. Each candidate × accepted dot is computed at most once,
-  // here or in the final pass. Candidates already below dist_min can never
-  // qualify, so they stay out of the heap.
+  // re-inserts it lower. Candidates below dist_min can never qualify again, so they
+  // leave the heap.
+  //
+  // Every candidate not kept must in the end be compared with every accepted row
+  // (its reported diversity), so those dots are needed anyway; they are computed in
+  // batches. Accepted rows are copied into `recent`; when it holds `batch` rows, one
+  // SGEMM pass brings every candidate not kept up to date against them
+  // (compute-bound, where refreshing candidates one at a time is memory-bound), and
+  // the heap is re-keyed. Between passes a refresh needs only the rows in `recent`:
+  // one SGEMV over at most `batch` rows that stay in cache. Each candidate ×
+  // accepted dot is computed once.
+  constexpr std::size_t kBatchRows = 512;  // SGEMM's N: large enough to run near peak
+  const std::size_t row_bytes = std::max<std::size_t>(1, dim * sizeof(float));
+  const Shape shape =
+      block_shape(c_rows,
+                  std::min({options.keep, c_rows, kBatchRows,
+                            std::max<std::size_t>(1, options.block_bytes / row_bytes)}),
+                  options.block_bytes);
+  const std::size_t batch = shape.cols;
+  std::vector<float> recent;  // [order.size() - passed][dim]: accepted since the last pass
+  recent.reserve(batch * dim);
+  std::vector<float> dots(batch);  // one refresh's SGEMV output
+  std::vector<float> scores;       // [shape.rows][shape.cols], allocated at the first pass
+  std::size_t passed = 0;          // every candidate not kept has synced >= passed
   std::vector<std::uint32_t> synced(c_rows, 0);
-  auto qualifies = [&](float v) { return static_cast<double>(v) >= options.dist_min; };
-  auto refresh = [&](std::uint32_t c) {
-    const float* x = candidates.row(c);
-    float best = -kInf;
-    for (std::size_t j = synced[c]; j < order.size(); ++j) {
-      best = std::max(best, cblas_sdot(static_cast<int>(dim), x, 1, candidates.row(order[j]), 1));
+  stats.batch_rows = batch;
+  stats.block_rows = std::max(stats.block_rows, shape.rows);
+  stats.block_cols = std::max(stats.block_cols, shape.cols);
+  stats.scratch_bytes = std::max(stats.scratch_bytes,
+                                 (batch * dim + batch + shape.rows * shape.cols) * sizeof(float));
+
+  auto pass = [&] {
+    const std::size_t n = order.size() - passed;
+    if (n == 0) return;
+    if (scores.empty()) scores.resize(shape.rows * shape.cols);
+    for (std::size_t c0 = 0; c0 < c_rows; c0 += shape.rows) {
+      const std::size_t m = std::min(shape.rows, c_rows - c0);
+      bool pending = false;
+      for (std::size_t r = 0; r < m && !pending; ++r) {
+        pending = !result.kept[c0 + r] && synced[c0 + r] < order.size();
+      }
+      if (!pending) continue;
+      sgemm_nt(candidates.row(c0), m, recent.data(), n, dim, scores.data(), stats);
+      for (std::size_t r = 0; r < m; ++r) {
+        const std::size_t c = c0 + r;
+        if (result.kept[c] || synced[c] >= order.size()) continue;
+        const std::size_t from = synced[c] - passed;
+        value[c] = std::min(value[c], 1.0f - row_max(scores.data() + r * n + from, n - from));
+        synced[c] = static_cast<std::uint32_t>(order.size());
+      }
     }
-    stats.greedy_dots += order.size() - synced[c];
+    passed = order.size();
+    recent.clear();
+  };
+  auto refresh = [&](std::uint32_t c) {
+    const std::size_t from = synced[c] - passed, n = order.size() - passed;
+    float best = 0.0f;  // the dot of empty vectors, when dim is 0
+    if (dim > 0) {
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(n - from), static_cast<int>(dim),
+                  1.0f, recent.data() + from * dim, static_cast<int>(dim), candidates.row(c), 1,
+                  0.0f, dots.data(), 1);
+      best = row_max(dots.data(), n - from);
+    }
+    stats.greedy_dots += n - from;
     value[c] = std::min(value[c], 1.0f - best);
     synced[c] = static_cast<std::uint32_t>(order.size());
   };
+  auto qualifies = [&](float v) { return static_cast<double>(v) >= options.dist_min; };
+
   std::vector<Entry> heap;
   for (std::size_t c = 0; c < c_rows; ++c) {
     if (qualifies(value[c])) heap.push_back({value[c], static_cast<std::uint32_t>(c)});
@@ -242,46 +296,19 @@ DiversityResult select_diverse(const EmbeddingMatrix& labeled, const EmbeddingMa
     if (!qualifies(top.value)) break;
     result.kept[top.index] = true;
     order.push_back(top.index);
-  }
-  heap = {};
-
-  // Final pass: bring every candidate not kept up to date against all accepted
-  // rows it has not seen, by SGEMM of candidate blocks × gathered accepted blocks.
-  const std::size_t accepted = order.size();
-  if (accepted == 0) return result;
-  const std::size_t row_bytes = std::max<std::size_t>(1, dim * sizeof(float));
-  const Shape shape = block_shape(
-      c_rows, std::max<std::size_t>(1, std::min(accepted, options.block_bytes / row_bytes)),
-      options.block_bytes);
-  const std::size_t gather_rows = shape.cols;      // accepted rows per SGEMM
-  std::vector<float> gathered(gather_rows * dim);  // [gather_rows][dim]
-  std::vector<float> scores(shape.rows * shape.cols);
-  stats.gathered_rows = gather_rows;
-  stats.block_rows = std::max(stats.block_rows, shape.rows);
-  stats.block_cols = std::max(stats.block_cols, shape.cols);
-  stats.scratch_bytes =
-      std::max(stats.scratch_bytes, (gathered.size() + scores.size()) * sizeof(float));
-  for (std::size_t a0 = 0; a0 < accepted; a0 += gather_rows) {
-    const std::size_t n = std::min(gather_rows, accepted - a0);
-    for (std::size_t j = 0; j < n; ++j) {
-      std::copy_n(candidates.row(order[a0 + j]), dim, gathered.data() + j * dim);
-    }
-    for (std::size_t c0 = 0; c0 < c_rows; c0 += shape.rows) {
-      const std::size_t m = std::min(shape.rows, c_rows - c0);
-      bool pending = false;
-      for (std::size_t r = 0; r < m && !pending; ++r) {
-        pending = !result.kept[c0 + r] && synced[c0 + r] < a0 + n;
+    recent.insert(recent.end(), candidates.row(top.index), candidates.row(top.index) + dim);
+    if (order.size() - passed == batch && order.size() < options.keep) {
+      pass();
+      // Values fell: re-key the heap, dropping the entries that no longer qualify.
+      std::size_t live = 0;
+      for (const Entry& e : heap) {
+        if (qualifies(value[e.index])) heap[live++] = {value[e.index], e.index};
       }
-      if (!pending) continue;
-      sgemm_nt(candidates.row(c0), m, gathered.data(), n, dim, scores.data(), stats);
-      for (std::size_t r = 0; r < m; ++r) {
-        const std::size_t c = c0 + r;
-        if (result.kept[c] || synced[c] >= a0 + n) continue;
-        const std::size_t from = std::max<std::size_t>(synced[c], a0) - a0;
-        value[c] = std::min(value[c], 1.0f - row_max(scores.data() + r * n + from, n - from));
-      }
+      heap.resize(live);
+      std::make_heap(heap.begin(), heap.end(), below);
     }
   }
+  pass();  // the rest: every candidate not kept against every accepted row
   return result;
 }
 

@@ -185,6 +185,23 @@ TEST_F(RunCli, StoppedThenResumedEqualsUninterrupted) {
   EXPECT_EQ(server.requests(), 2 * asked);  // each run asked each request once
 }
 
+TEST_F(RunCli, ATeacherThatIsDownStopsTheRunAndResumeFinishesIt) {
+  const auto c = dir.write("c.yaml", config(server, dir, 1) +
+                                        "  # fast retries\n");
+  server.go_down();
+  const std::string run_dir = dir.file("down");
+  const auto r = run_cli("run '" + c + "' --run-dir '" + run_dir +
+                         "' --set teacher.max_retries=1 --set teacher.backoff_initial_s=0.01");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("answered none of 10 requests"));
+  EXPECT_THAT(r.err, HasSubstr("--resume " + run_dir));
+  EXPECT_TRUE(std::filesystem::exists(run_dir + "/rounds/00/metrics.json"));  // round 0 kept
+  server.resume();
+  const auto again = run_cli("run --resume '" + run_dir + "'");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(read_json(run_dir + "/metrics.json")["rounds"].size(), 2u);
+}
+
 TEST_F(RunCli, BadConfigMakesNoFolder) {
   struct Case {
     std::string set, expect;

@@ -8,10 +8,11 @@
 // accepted; each acceptance joins the comparison set.
 //
 // Exact: every distance the definition needs is computed (in float, as 1 - dot);
-// nothing is approximated. Candidate × labeled distances come from blocked SGEMM
-// (OpenBLAS), so scratch memory is bounded by `block_bytes` whatever the set
-// sizes; the greedy loop keeps each candidate's diversity as an upper bound that
-// only falls, and refreshes a candidate only when it reaches the top of a heap.
+// nothing is approximated. Candidate × labeled and candidate × accepted distances
+// come from blocked SGEMM (OpenBLAS), so scratch memory is bounded by `block_bytes`
+// whatever the set sizes. The greedy loop keeps each candidate's diversity as an
+// upper bound that only falls (a lazy max-heap): between SGEMM passes over batches
+// of accepted rows, it refreshes only the candidates that reach the top.
 #pragma once
 
 #include <cstddef>
@@ -26,13 +27,12 @@ struct DiversityOptions {
   double dist_min = 0.0;
   // At most this many are kept (the round's per_round).
   std::size_t keep = 0;
-  // Memory bound for scratch: the candidate × accepted-or-labeled dot-product
+  // Memory bound for scratch: the candidate × labeled-or-accepted dot-product
   // blocks computed by SGEMM take at most this many bytes, and so do the accepted
-  // rows copied together for the final SGEMM pass (each at least one row). Beyond
-  // the inputs, the selection then needs only O(candidates + labeled) bookkeeping
-  // (about 16 bytes a candidate besides the result), whatever the set sizes.
-  // Blocks never exceed 4 MiB (cache-sized; larger ones are no faster), so the
-  // bound matters only below that.
+  // rows batched for them (each at least one row). Beyond the inputs, the selection
+  // then needs only O(candidates + labeled) bookkeeping (about 16 bytes a candidate
+  // besides the result), whatever the set sizes. Blocks never exceed 4 MiB
+  // (cache-sized; larger ones are no faster), so the bound matters only below that.
   std::size_t block_bytes = std::size_t{64} << 20;
   // Threads for OpenBLAS (0 = leave OpenBLAS's own setting). The previous setting
   // is restored on return, so this is not thread-safe against other OpenBLAS
@@ -43,13 +43,14 @@ struct DiversityOptions {
 // What a call did, for tests and benches (not needed to use the result).
 struct DiversityStats {
   // Shape of the largest SGEMM output block (rows: candidates; cols: labeled or
-  // accepted rows) and of the accepted rows copied for the final pass.
-  std::size_t block_rows = 0, block_cols = 0, gathered_rows = 0;
-  // Bytes of scratch allocated for those blocks (<= 2 × max(block_bytes, one row each)).
+  // accepted rows), and how many accepted rows are batched for one SGEMM pass.
+  std::size_t block_rows = 0, block_cols = 0, batch_rows = 0;
+  // Bytes of scratch allocated for those blocks and batches
+  // (<= 2 × max(block_bytes, one row) + 2 KiB).
   std::size_t scratch_bytes = 0;
   // SGEMM calls, and the dot products they computed (rows × cols summed).
   std::size_t sgemm_calls = 0, sgemm_dots = 0;
-  // Dot products computed one at a time while refreshing heap tops in the greedy loop.
+  // Dot products computed by SGEMV while refreshing heap tops between SGEMM passes.
   std::size_t greedy_dots = 0;
   // Heap pops in the greedy loop (each either accepts, stops, or refreshes and re-inserts).
   std::size_t heap_pops = 0;
