@@ -6,7 +6,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -200,6 +206,47 @@ TEST_F(RunCli, ATeacherThatIsDownStopsTheRunAndResumeFinishesIt) {
   const auto again = run_cli("run --resume '" + run_dir + "'");
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_EQ(read_json(run_dir + "/metrics.json")["rounds"].size(), 2u);
+}
+
+TEST_F(RunCli, CtrlCStopsCleanlyWithExit130AndResumeAsksOnlyWhatWasInFlight) {
+  testing::FakeServerOptions so;
+  so.latency_ms = 150;  // round 1's 10 requests take a while at concurrency 4
+  FakeOpenAIServer slow(so);
+  slow.set_responder(responder);
+  const auto c = dir.write("c.yaml", config(slow, dir, 2));
+  const std::string run_dir = dir.file("int");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string cmd = std::string("exec '") + WEAKDISTILL_BIN + "' run '" + c +
+                            "' --run-dir '" + run_dir + "' 2>'" + dir.file("int.err") + "'";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Interrupt once the teacher has been asked something in round 1.
+  for (int i = 0; i < 600 && slow.requests() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const std::string err = testing::read_file(dir.file("int.err"));
+  EXPECT_THAT(err, HasSubstr("weakdistill run --resume " + run_dir));
+  const std::size_t asked = slow.requests();
+  EXPECT_LT(asked, 20u);
+
+  const auto rest = run_cli("run --resume '" + run_dir + "'");
+  ASSERT_EQ(rest.code, 0) << rest.err;
+  // Replies that reached the store were not asked again: at most the 4 in flight at the
+  // interruption were repeated.
+  EXPECT_LE(slow.requests(), 20u + 4u);
+  EXPECT_GE(slow.requests(), 20u);
+  const auto whole = run_cli("run '" + c + "' --run-dir '" + dir.file("whole") + "'");
+  ASSERT_EQ(whole.code, 0) << whole.err;
+  EXPECT_EQ(comparable(read_json(run_dir + "/metrics.json")),
+            comparable(read_json(dir.file("whole") + "/metrics.json")));
 }
 
 TEST_F(RunCli, BadConfigMakesNoFolder) {
