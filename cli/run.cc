@@ -64,6 +64,7 @@ int run(const RunArgs& a) {
                           ? config.run_dir
                           : "runs/" + std::filesystem::path(a.config).stem().string();
   }
+  config.resolved["run_dir"] = options.run_dir;  // where this run really is
   options.cancel = &g_cancel;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

@@ -12,18 +12,16 @@
 namespace weakdistill {
 namespace {
 
-nlohmann::json section(const nlohmann::json& config, const char* key, const std::string& name) {
+nlohmann::json section(const nlohmann::json& config, const char* key) {
   if (!config.contains(key) || config[key].is_null()) return nlohmann::json::object();
   if (!config[key].is_object()) {
-    throw InputError(name + ": " + key + ": expected a mapping, got " + config[key].dump());
+    throw InputError(std::string(key) + ": expected a mapping, got " + config[key].dump());
   }
   return config[key];
 }
 
-void check_path(const std::string& key, const std::string& path, const std::string& name) {
-  if (!std::filesystem::is_regular_file(path)) {
-    throw InputError(name + ": " + key + ": no such file: " + path);
-  }
+void check_path(const std::string& key, const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) throw InputError(key + ": no such file: " + path);
 }
 
 }  // namespace
@@ -54,7 +52,7 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     top.finish();
 
     // data
-    const nlohmann::json data = section(config, "data", name);
+    const nlohmann::json data = section(config, "data");
     OptionReader d(data, "data");
     d.get("train", c.data.train);
     d.get("dev", c.data.dev);
@@ -80,10 +78,10 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     }
     d.finish();
     if (c.data.train.empty()) d.fail("train", "required: the labeled training samples");
-    check_path("data.train", c.data.train, name);
-    if (!c.data.dev.empty()) check_path("data.dev", c.data.dev, name);
-    if (!c.data.test.empty()) check_path("data.test", c.data.test, name);
-    if (!c.data.pool.empty()) check_path("data.pool", c.data.pool, name);
+    check_path("data.train", c.data.train);
+    if (!c.data.dev.empty()) check_path("data.dev", c.data.dev);
+    if (!c.data.test.empty()) check_path("data.test", c.data.test);
+    if (!c.data.pool.empty()) check_path("data.pool", c.data.pool);
     if (c.protocol == "paper" && c.data.test.empty()) {
       d.fail("test", "protocol paper evaluates on the test set: give data.test");
     }
@@ -92,7 +90,7 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     }
 
     // student
-    nlohmann::json student = section(config, "student", name);
+    nlohmann::json student = section(config, "student");
     if (!student.contains("kind") || !student["kind"].is_string()) {
       throw InputError("student.kind: required (e.g. fasttext, bigru-crf, pointer-generator)");
     }
@@ -100,14 +98,14 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     student.erase("kind");
     c.student = student;
 
-    c.teacher = section(config, "teacher", name);
+    c.teacher = section(config, "teacher");
     if (!c.teacher.contains("kind")) {
       throw InputError("teacher.kind: required (openai, pool or augment)");
     }
-    c.embedder = section(config, "embedder", name);
+    c.embedder = section(config, "embedder");
 
     // distill
-    const nlohmann::json distill = section(config, "distill", name);
+    const nlohmann::json distill = section(config, "distill");
     OptionReader r(distill, "distill");
     DistillConfig& t = c.distill;
     r.get("per_round", t.per_round);
@@ -121,6 +119,7 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     r.get("verify", t.verify);
     r.get("diversity", t.diversity);
     r.get("seeds", t.seeds);
+    r.get("seed_from", t.seed_from);
     r.get("min_char_overlap", t.min_char_overlap);
     r.finish();
     if (t.per_round < 1) r.fail("per_round", "must be at least 1");
@@ -131,6 +130,9 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     if (t.patience < 1) r.fail("patience", "must be at least 1");
     if (t.seeds != "weakness" && t.seeds != "uniform") {
       r.fail("seeds", "must be weakness or uniform");
+    }
+    if (t.seed_from != "train_dev" && t.seed_from != "train") {
+      r.fail("seed_from", "must be train_dev or train");
     }
     if (!(t.min_char_overlap >= 0 && t.min_char_overlap <= 1)) {
       r.fail("min_char_overlap", "must be in [0, 1]");

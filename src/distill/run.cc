@@ -209,7 +209,17 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
   double best_e = -1;
   int since_best = 0;
   nlohmann::ordered_json test_round0;
-  TeacherUsage usage_before_resume;
+
+  // Each round's student is saved in rounds/NN/student before the round is
+  // committed; once the next round is committed, it is removed unless it is the
+  // best. So a crash never leaves a committed round without its student, and a
+  // resumed run continues from exactly the student the first run had.
+  const auto round_student = [&](int round) {
+    return dir / "rounds" / fmt::format("{:02d}", round) / "student";
+  };
+  const auto after_commit = [&](int round) {
+    if (round > 0 && round - 1 != best_round) fs::remove_all(round_student(round - 1));
+  };
 
   // Resume: the completed rounds come back from the store.
   const auto done = store.rounds();
@@ -239,7 +249,8 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
           {{"sample", to_json(s, c.task)},
            {"seed", data.labeled[cand.seed_index].id.value_or(std::to_string(cand.seed_index))},
            {"round", cand.round},
-           {"diversity", cand.diversity}});
+           {"diversity", cand.diversity >= 0 ? nlohmann::ordered_json(cand.diversity)
+                                              : nlohmann::ordered_json()}});
       accepted.push_back(std::move(s));
     }
     if (!replay.empty()) teacher->generate(replay, {}, o.cancel);  // restores "used" state
@@ -261,7 +272,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     }
     test_round0 = rounds.front().value("test_round0", nlohmann::ordered_json());
     for (auto& r : rounds) r.erase("test_round0");
-    student = load_student((dir / "last").string(), c.student_kind, c.task);
+    student = load_student(round_student(first_round - 1).string(), c.student_kind, c.task);
   }
 
   const auto train_round = [&](int round, const std::vector<Sample>& train_set) {
@@ -271,7 +282,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     const bool was_enabled = Progress::enabled();
     Progress::set_enabled(false);
     try {
-      student->train(train_set, {});
+      student->train(train_set, data.dev.samples);
     } catch (...) {
       Progress::set_enabled(was_enabled);
       throw;
@@ -295,9 +306,8 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     r["per_label"] = per_label(c.task, dev);
     r["teacher"] = TeacherUsage{}.to_json();
     r["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
-    save_student(*student, (dir / "best").string());
-    save_student(*student, (dir / "last").string());
     fs::create_directories(dir / "rounds" / "00");
+    save_student(*student, round_student(0).string());
     write_json(dir / "rounds" / "00" / "metrics.json", r);
     nlohmann::ordered_json stored = r;
     stored["test_round0"] = test_round0;
@@ -305,6 +315,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     rounds.push_back(r);
     best_e = r["dev_e"];
     best_round = 0;
+    save_student(*student, (dir / "best").string());
     spdlog::info("round 0: train {} · dev {} {:.4f}", data.train.samples.size(),
                  headline_name(c.task), best_e);
   }
@@ -325,7 +336,11 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
 
     // 1. Weakness analysis over train ∪ dev with the last round's student.
     const std::vector<Prediction> preds = student->predict(data.labeled);
-    const Weakness weak = analyse_weakness(c.task, data.labeled, preds, wopt);
+    Weakness weak = analyse_weakness(c.task, data.labeled, preds, wopt);
+    if (c.distill.seed_from == "train") {
+      // dev is analysed and reported, never imitated (draw_seeds needs no normalisation).
+      for (std::size_t i = data.train.samples.size(); i < weak.p.size(); ++i) weak.p[i] = 0;
+    }
     {
       std::vector<nlohmann::ordered_json> lines;
       for (std::size_t i = 0; i < data.labeled.size(); ++i) {
@@ -362,6 +377,11 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     // is cached) rather than train rounds on nothing.
     if (!requests.empty() &&
         std::none_of(gens.begin(), gens.end(), [](const Generation& g) { return g.ok; })) {
+      if (teacher->kind() == "pool") {
+        spdlog::warn("round {}: the pool teacher has no unused sample left for any seed; stopping",
+                     round);
+        break;
+      }
       throw std::runtime_error(fmt::format(
           "round {}: the teacher answered none of {} requests (last error: {}); fix it, then "
           "continue with: weakdistill run --resume {}",
@@ -466,7 +486,8 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
         augmented.push_back({{"sample", to_json(candidates[i], c.task)},
                              {"seed", requests[i].seed->id.value_or(std::to_string(seeds[i]))},
                              {"round", round},
-                             {"diversity", rec.diversity}});
+                             {"diversity", rec.diversity >= 0 ? nlohmann::ordered_json(rec.diversity)
+                                                              : nlohmann::ordered_json()}});
         accepted.push_back(candidates[i]);
       }
     }
@@ -507,6 +528,8 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     r["rejected"] = reasons;
     r["teacher"] = delta.to_json();
     r["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
+    if (c.protocol == "paper") r["leaks"] = true;
+    if (teacher->simulated()) r["simulated"] = true;
 
     // Files first, then the store: the round counts once its row is committed.
     std::vector<nlohmann::ordered_json> acc_lines, rej_lines;
@@ -528,17 +551,18 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     write_lines(rdir / "rejected.jsonl", rej_lines);
     write_json(rdir / "metrics.json", r);
     const bool improved = e > best_e;
-    if (improved) save_student(*student, (dir / "best").string());
-    save_student(*student, (dir / "last").string());
+    save_student(*student, round_student(round).string());
     store.commit_round(round, r, out.candidates);
     rounds.push_back(r);
     if (improved) {
       best_e = e;
       best_round = round;
       since_best = 0;
+      save_student(*student, (dir / "best").string());
     } else {
       ++since_best;
     }
+    after_commit(round);
     spdlog::info(
         "round {}: requested {} → parsed {} → verified {} → diverse {} → accepted {} · train {} · "
         "dev {} {:.4f}{} · {:.0f} s",
@@ -556,7 +580,9 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
   m["best_round"] = best_round;
   m["rounds"] = rounds;
   if (!data.test.samples.empty()) {
-    auto best = load_student((dir / "best").string(), c.student_kind, c.task);
+    // best/ may lag the store after a crash between a commit and its copy: refresh it.
+    auto best = load_student(round_student(best_round).string(), c.student_kind, c.task);
+    save_student(*best, (dir / "best").string());
     m["test"] = evaluate_on(*best, data.test);
     m["test_round0"] = test_round0;
   }

@@ -26,11 +26,10 @@ class OpenBlasThreads {
  public:
   explicit OpenBlasThreads(int threads) {
     if (threads <= 0) return;
-    previous_ = openblas_get_num_threads();
-    if (previous_ != threads)
-      openblas_set_num_threads(threads);
-    else
-      previous_ = 0;
+    const int current = openblas_get_num_threads();
+    if (current == threads) return;
+    openblas_set_num_threads(threads);
+    previous_ = current;
   }
   ~OpenBlasThreads() {
     if (previous_ > 0) openblas_set_num_threads(previous_);
@@ -86,7 +85,7 @@ struct Shape {
 // Rows are capped so that the block is wide: each candidate's row max runs over
 // long contiguous stretches. If all n columns fit, the rows grow to use the budget.
 Shape block_shape(std::size_t m, std::size_t n, std::size_t block_bytes) {
-  constexpr std::size_t kPreferredRows = 1024, kCacheBytes = std::size_t{4} << 20;
+  static const std::size_t kPreferredRows = getenv("WD_ROWS") ? atoi(getenv("WD_ROWS")) : 1024, kCacheBytes = getenv("WD_CACHE") ? atol(getenv("WD_CACHE")) : (4 << 20);
   const std::size_t floats =
       std::max<std::size_t>(1, std::min(block_bytes, kCacheBytes) / sizeof(float));
   std::size_t rows = std::max<std::size_t>(1, std::min({m, floats, kPreferredRows}));

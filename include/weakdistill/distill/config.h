@@ -43,7 +43,7 @@ struct DistillConfig {
   int max_rounds = 10;
   // Stop when dev E has not improved for this many rounds.
   int patience = 1;
-  // Seed of the few-shot draw default, seed draws and teacher request seeds.
+  // Seed of each round's seed draw (data.few_shot.seed and teacher.seed are separate).
   std::uint64_t seed = 1;
   // Character-matching verification (off: only parsing) and diversity selection
   // (off: the first per_round verified candidates in request order).
@@ -51,6 +51,10 @@ struct DistillConfig {
   bool diversity = true;
   // "weakness" (by error value) or "uniform" seed sampling.
   std::string seeds = "weakness";
+  // Which labeled samples may be seeds: "train_dev" (SPEC.md: train ∪ dev, the
+  // paper's C_label) or "train". Samples imitating dev samples carry dev's labels
+  // into training, which makes dev optimistic: near-copies (augment) show it most.
+  std::string seed_from = "train_dev";
   // Summarization verification: least share of summary characters found in the text.
   double min_char_overlap = 0.5;
 };
