@@ -40,14 +40,6 @@ std::uint64_t ordinal_of(int round, std::size_t i) {
   return (static_cast<std::uint64_t>(round) << 32) | static_cast<std::uint64_t>(i);
 }
 
-// splitmix64 of (seed, stream): one independent random stream per round.
-std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t stream) {
-  std::uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (stream + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
 double headline(Task task, const nlohmann::ordered_json& m) {
   switch (task) {
     case Task::kClassification:

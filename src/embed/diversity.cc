@@ -85,7 +85,7 @@ struct Shape {
 // Rows are capped so that the block is wide: each candidate's row max runs over
 // long contiguous stretches. If all n columns fit, the rows grow to use the budget.
 Shape block_shape(std::size_t m, std::size_t n, std::size_t block_bytes) {
-  static const std::size_t kPreferredRows = getenv("WD_ROWS") ? atoi(getenv("WD_ROWS")) : 1024, kCacheBytes = getenv("WD_CACHE") ? atol(getenv("WD_CACHE")) : (4 << 20);
+  constexpr std::size_t kPreferredRows = 1024, kCacheBytes = std::size_t{4} << 20;
   const std::size_t floats =
       std::max<std::size_t>(1, std::min(block_bytes, kCacheBytes) / sizeof(float));
   std::size_t rows = std::max<std::size_t>(1, std::min({m, floats, kPreferredRows}));

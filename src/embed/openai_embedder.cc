@@ -23,16 +23,7 @@ OpenAIEmbedderOptions read_openai_embedder_options(const nlohmann::json& section
   OptionReader r(section, "embedder");
   std::string kind;
   r.get("kind", kind);
-  r.get("base_url", o.http.base_urls);
-  r.get("api_key_env", o.http.api_key_env);
-  r.get("concurrency", o.http.concurrency);
-  r.get("timeout_s", o.http.timeout_s);
-  r.get("connect_timeout_s", o.http.connect_timeout_s);
-  r.get("max_retries", o.http.max_retries);
-  r.get("backoff_initial_s", o.http.backoff_initial_s);
-  r.get("backoff_max_s", o.http.backoff_max_s);
-  r.get("ca_file", o.http.ca_file);
-  r.get("verify_tls", o.http.verify_tls);
+  read_http_options(r, o.http);
   r.get("model", o.model);
   r.get("batch_size", o.batch_size);
   r.get("dim", o.dim);

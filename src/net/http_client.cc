@@ -16,10 +16,24 @@
 #include <thread>
 
 #include "weakdistill/core/error.h"
+#include "weakdistill/core/options.h"
 
 namespace weakdistill {
 
 HttpFatalError::~HttpFatalError() = default;
+
+void read_http_options(OptionReader& r, HttpOptions& o) {
+  r.get("base_url", o.base_urls);
+  r.get("api_key_env", o.api_key_env);
+  r.get("concurrency", o.concurrency);
+  r.get("timeout_s", o.timeout_s);
+  r.get("connect_timeout_s", o.connect_timeout_s);
+  r.get("max_retries", o.max_retries);
+  r.get("backoff_initial_s", o.backoff_initial_s);
+  r.get("backoff_max_s", o.backoff_max_s);
+  r.get("ca_file", o.ca_file);
+  r.get("verify_tls", o.verify_tls);
+}
 
 namespace {
 

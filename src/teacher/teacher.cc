@@ -53,13 +53,6 @@ std::string reply_json(Task task, const Sample& sample) {
 
 namespace teacher_internal {
 
-std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t ordinal) {
-  std::uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (ordinal + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
 std::unique_ptr<Teacher> make_openai(const nlohmann::json& section, const TeacherContext& context) {
   return std::make_unique<OpenAITeacher>(
       context.task, read_openai_teacher_options(section, context.base_dir), context.cache_path);

@@ -9,6 +9,10 @@
 
 namespace weakdistill {
 
+// A 64-bit mix (splitmix64) of (seed, stream): the seed of an independent random
+// stream, so that stream k draws the same numbers whatever other streams drew.
+std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t stream);
+
 class Rng {
  public:
   explicit Rng(std::uint64_t seed) : engine_(seed) {}

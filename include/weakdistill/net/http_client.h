@@ -66,6 +66,14 @@ struct HttpOutcome {
   std::string replica;  // base URL that answered (or was tried last)
 };
 
+class OptionReader;
+
+// Reads the transport keys shared by every endpoint section (base_url as a
+// string or list, api_key_env, concurrency, timeout_s, connect_timeout_s,
+// max_retries, backoff_initial_s, backoff_max_s, ca_file, verify_tls) into `o`;
+// values absent from the section keep o's defaults.
+void read_http_options(OptionReader& r, HttpOptions& o);
+
 class HttpClient {
  public:
   // Validates the URLs (scheme http or https, a host, a port in range) and reads the
