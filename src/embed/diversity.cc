@@ -67,8 +67,9 @@ void validate(const EmbeddingMatrix& labeled, const EmbeddingMatrix& candidates,
   if (dim > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
     throw std::length_error("diversity: dim too large for BLAS");
   }
-  if (!all_finite(labeled))
+  if (!all_finite(labeled)) {
     throw std::invalid_argument("diversity: a labeled vector is not finite");
+  }
   if (!all_finite(candidates)) {
     throw std::invalid_argument("diversity: a candidate vector is not finite");
   }
@@ -80,8 +81,8 @@ struct Shape {
 
 // The SGEMM output block for m candidate rows against n other rows. It stays
 // within block_bytes, and within 4 MiB even when the budget is larger: then the
-// row maxima read the block from cache rather than DRAM (with 64 MiB blocks they
-// cost ~10% of the time; SGEMM itself is as fast on 1024 × 1024 blocks, K = 512).
+// row maxima read the block from cache rather than DRAM, and SGEMM is no slower
+// on 1024 × 1024 blocks (K = 512) than on larger ones (docs/PERFORMANCE.md).
 // Rows are capped so that the block is wide: each candidate's row max runs over
 // long contiguous stretches. If all n columns fit, the rows grow to use the budget.
 Shape block_shape(std::size_t m, std::size_t n, std::size_t block_bytes) {
