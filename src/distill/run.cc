@@ -180,7 +180,11 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
   fs::create_directories(dir / "rounds");
   const std::string store_path = (dir / "run.sqlite").string();
   RunStore store(store_path);
-  if (!o.resume) write_file_atomically((dir / "config.yaml").string(), to_yaml(c.resolved));
+  if (!o.resume) {
+    write_file_atomically((dir / "config.yaml").string(), to_yaml(c.resolved));
+    store.put_meta("weakdistill_version", WEAKDISTILL_VERSION);
+    store.put_meta("config", c.resolved.dump());
+  }
   embedder->attach_cache(store_path);
   teacher->attach_cache(store_path);
   if (teacher->simulated()) {
