@@ -4,7 +4,20 @@
 # and a tau sweep, each over several seeds, at an equal number of rounds (8, no early stop)
 # and so an equal number of accepted samples (200 a round) unless a variant rejects more.
 #
-#   scripts/ablations.sh [-b BUILD_DIR] [-o OUT_DIR] [-s "1 2 3"] [-v "baseline uniform ..."]
+#   scripts/ablations.sh [-b BUILD_DIR] [-o OUT_DIR] [-s "1 2 3"] [-v "baseline uniform ..."] [-c]
+#
+#   -b  build folder with weakdistill (default build; a copy with lib/*.so works too)
+#   -o  output folder (default runs/ablations)
+#   -s  seeds (default "1 2 3")
+#   -v  variants (default: all of these)
+#         baseline             weakness seeds, tau 0.5, diversity on, verify on (the example's)
+#         uniform              distill.seeds=uniform
+#         diversity-off        distill.diversity=off
+#         verify-off           distill.verify=off
+#         tau<X>               distill.tau=<X>: tau0.1 tau0.25 tau1 tau2 tau10 (any X works)
+#         train-seeds          distill.seed_from=train (dev never imitated)
+#         uniform-train-seeds  distill.seeds=uniform distill.seed_from=train
+#   -c  after scoring a run on test, delete its saved students (about 80 MB a run)
 #
 # Each run is `weakdistill run examples/cls-offline.yaml --run-dir OUT/<variant>-s<seed>
 # --set data.few_shot.seed=<seed> distill.seed=<seed> distill.max_rounds=8
@@ -24,14 +37,16 @@ BUILD=build
 OUT=runs/ablations
 SEEDS="1 2 3"
 VARIANTS="baseline uniform diversity-off verify-off tau0.1 tau0.25 tau1 tau2 tau10 train-seeds uniform-train-seeds"
-while getopts "b:o:s:v:h" opt; do
+CLEAN=0
+while getopts "b:o:s:v:ch" opt; do
   case $opt in
     b) BUILD=$OPTARG ;;
     o) OUT=$OPTARG ;;
     s) SEEDS=$OPTARG ;;
     v) VARIANTS=$OPTARG ;;
-    h) sed -n 2,19p "$0"; exit 0 ;;
-    *) echo "usage: $0 [-b BUILD_DIR] [-o OUT_DIR] [-s \"1 2 3\"] [-v \"variants\"]" >&2; exit 2 ;;
+    c) CLEAN=1 ;;
+    h) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+    *) echo "usage: $0 [-b BUILD_DIR] [-o OUT_DIR] [-s \"1 2 3\"] [-v \"variants\"] [-c]" >&2; exit 2 ;;
   esac
 done
 BIN=$BUILD/weakdistill
@@ -104,6 +119,9 @@ d = sys.argv[1]
 json.dump({w: json.load(open(f"{d}/test-eval-{w}.json")) for w in ("last", "best")},
           open(f"{d}/test-eval.json", "w"), indent=1)
 EOF
+    if [ "$CLEAN" = 1 ]; then
+      rm -rf -- "$dir/best" "$dir"/rounds/[0-9][0-9]/student
+    fi
   done
 done
 
@@ -150,6 +168,20 @@ for v in variants:
                             f"!= metrics.json test {acc(m['test'])}")
         if len(rounds) != 9:
             problems.append(f"{d}: {len(rounds)} rounds, expected 9 (0..8)")
+        # Where the seeds came from (rounds 1..): train samples the student got wrong,
+        # the share of seed probability on dev, accepted samples written after a dev seed.
+        n_train = rounds[0]["train_size"]
+        train_wrong, p_dev, acc_dev, n_r = 0, 0.0, 0, 0
+        for r in rounds[1:]:
+            rd = f"{d}/rounds/{r['round']:02d}"
+            for line in open(f"{rd}/weakness.jsonl"):
+                w = json.loads(line)
+                if w["set"] == "train":
+                    train_wrong += w["h"] < 1
+                else:
+                    p_dev += w["p"]
+            acc_dev += sum(json.loads(l)["seed_index"] >= n_train for l in open(f"{rd}/accepted.jsonl"))
+            n_r += 1
         wall = open(f"{d}/wall_seconds.txt").read().strip() if os.path.exists(
             f"{d}/wall_seconds.txt") else ""
         rows.append({
@@ -165,6 +197,9 @@ for v in variants:
             "final_train_size": rounds[-1]["train_size"],
             **{f"total_{k}": n for k, n in funnel.items()},
             "rejected": ";".join(f"{k}={n}" for k, n in sorted(rejected.items())),
+            "train_wrong_all_rounds": train_wrong,
+            "seed_p_on_dev_mean": round(p_dev / max(n_r, 1), 4),
+            "accepted_from_dev_seeds": acc_dev,
             "wall_seconds": wall,
         })
 
@@ -200,7 +235,7 @@ def sha(p):
 libdir = os.path.join(os.path.dirname(binary), "lib", "libweakdistill.so")
 lines.append(f"`scripts/ablations.sh -o {out} -s \"{' '.join(seeds)}\"` · binary `{binary}` "
              f"(sha256 {sha(binary)}…, libweakdistill.so {sha(libdir)}…) · "
-             f"{os.cpu_count()} cores ({cpu}) · load average at the end "
+             f"{os.cpu_count()} cores ({cpu}) · load average when this table was written "
              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
 lines.append("examples/cls-offline.yaml with `distill.max_rounds=8 distill.patience=100` "
              "(8 rounds, no early stop), `per_round` 200, seed s = `data.few_shot.seed` = "
@@ -269,6 +304,19 @@ for v in variants:
             rej[k] = rej.get(k, 0) + int(n)
     lines.append(f"| {v} | " + " | ".join(str(tot[k]) for k in tot) + " | " +
                  ", ".join(f"{k} {n}" for k, n in sorted(rej.items())) + " |")
+
+lines.append("\nWhere the seeds came from, rounds 1–8, over seeds: train samples the student "
+             "got wrong at weakness analysis (summed over rounds), the seed probability on dev "
+             "samples (mean over rounds; dev is 1000 of the 1200 labeled samples), and the accepted "
+             "samples written after a dev seed:\n")
+lines.append("| variant | train wrong | seed probability on dev | accepted from dev seeds |")
+lines.append("|---|---|---|---|")
+for v in variants:
+    rs = by[v]
+    lines.append(f"| {v} | {sum(r['train_wrong_all_rounds'] for r in rs)} | "
+                 f"{statistics.mean(r['seed_p_on_dev_mean'] for r in rs):.3f} | "
+                 f"{sum(r['accepted_from_dev_seeds'] for r in rs)} of "
+                 f"{sum(r['total_accepted'] for r in rs)} |")
 
 walls = [float(r["wall_seconds"]) for r in rows if r["wall_seconds"]]
 if walls:
