@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   });
 
   weakdistill::cli::add_run(app);
+  weakdistill::cli::add_report(app);
   weakdistill::cli::add_train(app);
   weakdistill::cli::add_predict(app);
   weakdistill::cli::add_eval(app);

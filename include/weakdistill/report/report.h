@@ -1,0 +1,37 @@
+// weakdistill report: turns a run folder (docs/RUN.md) into one self-contained HTML page and a
+// metrics.csv. The page loads nothing (no scripts, fonts or stylesheets from anywhere; charts are
+// inline SVG), so it can be mailed or archived and still open years later.
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace weakdistill::report {
+
+struct ReportOptions {
+  std::string run_dir;
+  std::string out;                    // "" means RUN_DIR/report.html
+  std::size_t samples_per_round = 5;  // accepted and rejected examples shown per round
+};
+
+struct ReportFiles {
+  std::string html;
+  std::string csv;
+};
+
+// Reads RUN_DIR/metrics.json. Throws InputError naming the file when it is missing or is not
+// a run's metrics (no task or rounds).
+nlohmann::json read_metrics(const std::string& run_dir);
+
+// One row per round: round, train_size, the funnel counts, the task's dev metrics, seconds.
+std::string metrics_csv(const nlohmann::json& metrics);
+
+// The whole HTML page. Reads the optional per-round files and config.yaml from run_dir.
+std::string render_report(const std::string& run_dir, const nlohmann::json& metrics,
+                          std::size_t samples_per_round);
+
+// Writes the HTML page and RUN_DIR/metrics.csv, each atomically.
+ReportFiles write_report(const ReportOptions& options);
+
+}  // namespace weakdistill::report

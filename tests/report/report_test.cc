@@ -1,0 +1,253 @@
+// weakdistill report on small synthetic run folders, one per task.
+#include "weakdistill/report/report.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "support/run.h"
+#include "support/temp_dir.h"
+#include "weakdistill/core/error.h"
+
+namespace weakdistill {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using json = nlohmann::json;
+using weakdistill::testing::read_file;
+using weakdistill::testing::TempDir;
+
+json dev_eval(const std::string& task, double e) {
+  if (task == "classification") {
+    return {{"task", task},
+            {"accuracy", e},
+            {"macro_f1", e - 0.01},
+            {"per_label", {{"a", {{"precision", e}, {"recall", e}, {"f1", e}, {"support", 10}}}}}};
+  }
+  if (task == "ner") {
+    return {{"task", task},
+            {"precision", e + 0.01},
+            {"recall", e - 0.01},
+            {"f1", e},
+            {"per_type", json::object()}};
+  }
+  const json prf = {{"precision", e}, {"recall", e}, {"f1", e}};
+  return {{"task", task}, {"rouge1", prf}, {"rouge2", prf}, {"rougeL", prf}, {"bleu4", e / 2}};
+}
+
+// A run folder with `es.size()` rounds whose dev E are `es`; round 1 has accepted and rejected
+// samples and its weakness file.
+void make_run(const TempDir& dir, const std::string& task, const std::vector<double>& es,
+              bool simulated, bool leaks) {
+  json m = {{"task", task},
+            {"protocol", leaks ? "paper" : "clean"},
+            {"teacher_kind", simulated ? "pool" : "openai"},
+            {"simulated", simulated}};
+  if (leaks) m["leaks"] = "dev is the test set: the test figure is not held out";
+  std::size_t best = 0;
+  json rounds = json::array();
+  for (std::size_t r = 0; r < es.size(); ++r) {
+    if (es[r] > es[best]) best = r;
+    json per_label = json::object();
+    if (task == "classification") {
+      // Label b gets worse from round 0 on; label a gets better.
+      per_label["a"] = {{"precision", es[r]}, {"recall", es[r]}, {"f1", es[r]}, {"support", 10}};
+      per_label["b"] = {
+          {"precision", 0.5}, {"recall", 0.5}, {"f1", 0.5 - 0.1 * r}, {"support", 10}};
+    } else if (task == "ner") {
+      per_label["PER"] = {{"precision", es[r]}, {"recall", es[r]}, {"f1", es[r]}, {"support", 5}};
+    }
+    json round = {{"round", r},
+                  {"train_size", 100 + 50 * r},
+                  {"requested", r == 0 ? 0 : 100},
+                  {"parsed", r == 0 ? 0 : 90},
+                  {"verified", r == 0 ? 0 : 80},
+                  {"diverse", r == 0 ? 0 : 70},
+                  {"accepted", r == 0 ? 0 : 50},
+                  {"dev", dev_eval(task, es[r])},
+                  {"dev_e", es[r]},
+                  {"per_label", per_label},
+                  {"teacher",
+                   {{"requests", r == 0 ? 0 : 100},
+                    {"http_requests", 0},
+                    {"retries", 3},
+                    {"failures", 1},
+                    {"cache_hits", 7},
+                    {"prompt_tokens", 1234},
+                    {"completion_tokens", 567}}},
+                  {"seconds", 1.5}};
+    if (r > 0) round["rejected"] = {{"unparseable", 10}, {"over_quota", 20}};
+    rounds.push_back(round);
+  }
+  m["rounds"] = rounds;
+  m["best_round"] = best;
+  m["test"] = dev_eval(task, 0.7);
+  m["test_round0"] = dev_eval(task, 0.6);
+  m["teacher"] = {
+      {"requests", 100}, {"cached", 7},           {"http_requests", 0},      {"retries", 3},
+      {"failed", 1},     {"prompt_tokens", 1234}, {"completion_tokens", 567}};
+  dir.write("metrics.json", m.dump());
+  dir.write("config.yaml", "task: " + task + "\nteacher:\n  kind: pool\n");
+  std::filesystem::create_directories(dir.path() / "rounds" / "01");
+  json sample = {{"text", "x <b>& \"q\" y"}};
+  if (task == "classification") sample["label"] = "a";
+  if (task == "ner") sample["entities"] = json::array();
+  if (task == "summarization") sample["summary"] = "s";
+  dir.write("rounds/01/accepted.jsonl", json{{"ordinal", 4294967296},
+                                             {"seed_index", 1},
+                                             {"outcome", "accepted"},
+                                             {"sample", sample},
+                                             {"diversity", 0.5}}
+                                                .dump() +
+                                            "\n");
+  dir.write("rounds/01/rejected.jsonl", json{{"ordinal", 4294967297},
+                                             {"seed_index", 0},
+                                             {"outcome", "unparseable"},
+                                             {"detail", "no JSON object"},
+                                             {"reply", "see <i>https://example.com</i>"}}
+                                                .dump() +
+                                            "\n");
+  dir.write("rounds/01/weakness.jsonl",
+            json{{"index", 0}, {"set", "train"}, {"text", "seed zero"}, {"h", 1}}.dump() + "\n" +
+                json{{"index", 1}, {"set", "train"}, {"text", "the seed <one>"}, {"h", 0}}.dump() +
+                "\n");
+}
+
+std::size_t occurrences(const std::string& s, const std::string& what) {
+  std::size_t n = 0;
+  for (auto p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
+std::string write(const TempDir& dir) {
+  report::ReportOptions options;
+  options.run_dir = dir.path().string();
+  const report::ReportFiles files = report::write_report(options);
+  EXPECT_EQ(files.html, (dir.path() / "report.html").string());
+  return read_file(files.html);
+}
+
+class ReportPerTask : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReportPerTask, IsSelfContainedWithOnePointPerRoundAndTheBestMarked) {
+  TempDir dir;
+  const std::string task = GetParam();
+  make_run(dir, task, {0.5, 0.7, 0.6}, false, false);
+  const std::string html = write(dir);
+  EXPECT_THAT(html, Not(HasSubstr("<script")));
+  EXPECT_THAT(html, Not(HasSubstr("<link")));
+  EXPECT_THAT(html, Not(HasSubstr("http://")));
+  // The only URL is the rejected reply's, and it is escaped text.
+  EXPECT_EQ(occurrences(html, "https://"), 1u);
+  EXPECT_THAT(html, HasSubstr("see &lt;i&gt;https://example.com&lt;/i&gt;"));
+  const std::size_t series = task == "classification" ? 2 : task == "ner" ? 3 : 4;
+  EXPECT_EQ(occurrences(html, "<polyline class=\"series"), series);
+  for (std::size_t s = 0; s < series; ++s)
+    EXPECT_EQ(occurrences(html, "<circle class=\"point s" + std::to_string(s) + "\""), 3u) << s;
+  EXPECT_EQ(occurrences(html, "class=\"best-point\""), series);
+  EXPECT_EQ(occurrences(html, "class=\"round0-point\""), series);
+  EXPECT_THAT(html, HasSubstr("class=\"best-marker-label\""));
+  EXPECT_THAT(html, HasSubstr("<td>1 (best)</td>"));
+  EXPECT_THAT(html, Not(HasSubstr("<div class=\"banner")));
+  // The accepted sample is escaped and shown beside its seed.
+  EXPECT_THAT(html, HasSubstr("x &lt;b&gt;&amp; &quot;q&quot; y"));
+  EXPECT_THAT(html, Not(HasSubstr("<b>&")));
+  EXPECT_THAT(html, HasSubstr("the seed &lt;one&gt;"));
+  EXPECT_THAT(html, HasSubstr("unparseable"));
+  EXPECT_THAT(html, HasSubstr("<td>1234</td>"));  // prompt tokens
+  EXPECT_THAT(html, HasSubstr("task: " + task));  // the config
+}
+
+TEST_P(ReportPerTask, CsvHasOneRowPerRoundAndTheTasksColumns) {
+  TempDir dir;
+  const std::string task = GetParam();
+  make_run(dir, task, {0.5, 0.7, 0.6}, false, false);
+  write(dir);
+  std::istringstream csv(read_file(dir.file("metrics.csv")));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 4u);
+  const std::string head = "round,train_size,requested,parsed,verified,diverse,accepted,";
+  const std::string metrics = task == "classification" ? "accuracy,macro_f1"
+                              : task == "ner"          ? "precision,recall,f1"
+                                                       : "rouge1_f1,rouge2_f1,rougeL_f1,bleu4";
+  EXPECT_EQ(lines[0], head + metrics + ",seconds");
+  const std::size_t columns = occurrences(lines[0], ",") + 1;
+  for (std::size_t i = 1; i < lines.size(); ++i)
+    EXPECT_EQ(occurrences(lines[i], ",") + 1, columns) << lines[i];
+  EXPECT_THAT(lines[2], ::testing::StartsWith("1,150,100,90,80,70,50,"));
+  EXPECT_THAT(lines[2], ::testing::EndsWith(",1.5"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Tasks, ReportPerTask,
+                         ::testing::Values("classification", "ner", "summarization"));
+
+TEST(Report, BannersAppearOnlyWhenSet) {
+  TempDir simulated;
+  make_run(simulated, "classification", {0.5, 0.6}, true, false);
+  const std::string a = write(simulated);
+  EXPECT_THAT(a, HasSubstr("<div class=\"banner simulated"));
+  EXPECT_THAT(a, Not(HasSubstr("<div class=\"banner leaks")));
+  TempDir leaks;
+  make_run(leaks, "classification", {0.5, 0.6}, false, true);
+  const std::string b = write(leaks);
+  EXPECT_THAT(b, Not(HasSubstr("<div class=\"banner simulated")));
+  EXPECT_THAT(b, HasSubstr("<div class=\"banner leaks"));
+  EXPECT_THAT(b, HasSubstr("dev is the test set"));
+}
+
+TEST(Report, LabelsThatGotWorseAreHighlighted) {
+  TempDir dir;
+  make_run(dir, "classification", {0.5, 0.7}, false, false);
+  const std::string html = write(dir);
+  EXPECT_THAT(html, HasSubstr("<tr class=\"worse-row\"><td>b</td>"));
+  EXPECT_THAT(html, HasSubstr("<tr><td>a</td>"));
+}
+
+TEST(Report, BestRoundZeroIsMarkedOnce) {
+  TempDir dir;
+  make_run(dir, "ner", {0.7, 0.6}, false, false);
+  const std::string html = write(dir);
+  EXPECT_THAT(html, HasSubstr("round 0 = best"));
+  EXPECT_EQ(occurrences(html, "<circle class=\"point s0\""), 2u);
+}
+
+TEST(Report, OutputIsDeterministicAndOutGoesWhereAsked) {
+  TempDir dir;
+  make_run(dir, "summarization", {0.2, 0.3}, true, true);
+  report::ReportOptions options;
+  options.run_dir = dir.path().string();
+  options.out = dir.file("elsewhere.html");
+  report::write_report(options);
+  const std::string first = read_file(options.out);
+  report::write_report(options);
+  EXPECT_EQ(read_file(options.out), first);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("report.html")));
+}
+
+TEST(Report, MissingOrMalformedMetricsIsAnInputErrorNamingTheFile) {
+  TempDir dir;
+  report::ReportOptions options;
+  options.run_dir = dir.path().string();
+  try {
+    report::write_report(options);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(dir.file("metrics.json")));
+  }
+  dir.write("metrics.json", "{\"task\": ");
+  EXPECT_THROW(report::write_report(options), InputError);
+  dir.write("metrics.json", "{\"task\": \"ner\"}");
+  EXPECT_THROW(report::write_report(options), InputError);
+  const auto r = weakdistill::testing::run_cli("report '" + dir.path().string() + "/nothing'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("metrics.json"));
+}
+
+}  // namespace
+}  // namespace weakdistill
