@@ -15,6 +15,7 @@ PACKAGES=(
   libsqlite3-dev libssl-dev openssl libcpp-httplib-dev zlib1g-dev libbrotli-dev
   libtorch-dev libfasttext-dev fasttext libopenblas-dev
   python3 python3-nltk python3-numpy python3-torch python3-aiohttp
+  chromium
 )
 
 if [[ "${WEAKDISTILL_SKIP_APT:-0}" != 1 ]]; then

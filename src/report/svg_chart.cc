@@ -143,11 +143,14 @@ std::string render_line_chart(const LineChart& chart) {
   // series overlap there.
   const auto guide = [&](std::size_t i, const char* cls, const std::string& label, double dy) {
     const double x = px(chart.x[i]);
+    // Labels of guides in the right half read leftwards, so they stay off the legend.
+    const bool right_half = x > kLeft + plot_w / 2;
     svg += fmt::format(
         "<line class=\"{0}\" x1=\"{1:.1f}\" y1=\"{2:.1f}\" x2=\"{1:.1f}\" y2=\"{3:.1f}\" "
         "stroke=\"#888\" stroke-dasharray=\"4 3\"/>"
-        "<text class=\"{0}-label\" x=\"{4:.1f}\" y=\"{5:.1f}\">{6}</text>\n",
-        cls, x, kTop, kTop + plot_h, x + 3, kTop + 10 + dy, html_escape(label));
+        "<text class=\"{0}-label\" x=\"{4:.1f}\" y=\"{5:.1f}\" text-anchor=\"{7}\">{6}</text>\n",
+        cls, x, kTop, kTop + plot_h, right_half ? x - 4 : x + 3, kTop + 10 + dy, html_escape(label),
+        right_half ? "end" : "start");
   };
   const bool same = chart.baseline && chart.best && *chart.baseline == *chart.best;
   if (chart.baseline && *chart.baseline < chart.x.size())
