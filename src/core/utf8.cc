@@ -123,4 +123,13 @@ std::string_view strip_bom(std::string_view s) {
   return s;
 }
 
+std::string without_space(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char32_t c : decode(s)) {
+    if (!is_space(c)) append(out, c);
+  }
+  return out;
+}
+
 }  // namespace weakdistill::utf8

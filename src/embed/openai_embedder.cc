@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -34,9 +33,6 @@ OpenAIEmbedderOptions read_openai_embedder_options(const nlohmann::json& section
   if (o.batch_size < 1 || o.batch_size > 4096) r.fail("batch_size", "must be in 1..4096");
   if (o.http.concurrency < 1 || o.http.concurrency > 1024) {
     r.fail("concurrency", "must be in 1..1024");
-  }
-  if (!o.http.ca_file.empty() && !std::filesystem::is_regular_file(o.http.ca_file)) {
-    r.fail("ca_file", "no such file: " + o.http.ca_file);
   }
   return o;
 }

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <exception>
+#include <filesystem>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -33,6 +34,9 @@ void read_http_options(OptionReader& r, HttpOptions& o) {
   r.get("backoff_max_s", o.backoff_max_s);
   r.get("ca_file", o.ca_file);
   r.get("verify_tls", o.verify_tls);
+  if (!o.ca_file.empty() && !std::filesystem::is_regular_file(o.ca_file)) {
+    r.fail("ca_file", "no such file: " + o.ca_file);
+  }
 }
 
 namespace {

@@ -52,9 +52,6 @@ OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
     }
     o.prompt_file = p.string();
   }
-  if (!o.http.ca_file.empty() && !std::filesystem::is_regular_file(o.http.ca_file)) {
-    r.fail("ca_file", "no such file: " + o.http.ca_file);
-  }
   o.http.context = "teacher";
   return o;
 }

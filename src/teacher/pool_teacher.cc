@@ -22,14 +22,6 @@
 namespace weakdistill::teacher_internal {
 namespace {
 
-std::string without_space(const std::string& text) {
-  std::string out;
-  for (char32_t c : utf8::decode(text)) {
-    if (!utf8::is_space(c)) utf8::append(out, c);
-  }
-  return out;
-}
-
 std::set<std::string> types_of(const Sample& s) {
   std::set<std::string> t;
   for (const auto& e : s.entities) t.insert(e.type);
@@ -43,10 +35,10 @@ class PoolTeacher : public Teacher {
       : task_(task), owned_(std::move(owned)), embedder_(embedder ? embedder : owned_.get()) {
     // Pool samples that repeat a labeled text would be rejected as copies: drop them.
     std::unordered_set<std::string> labeled_texts;
-    for (const auto& s : labeled) labeled_texts.insert(without_space(s.text));
+    for (const auto& s : labeled) labeled_texts.insert(utf8::without_space(s.text));
     std::unordered_set<std::string> seen;
     for (auto& s : pool) {
-      std::string key = without_space(s.text);
+      std::string key = utf8::without_space(s.text);
       if (labeled_texts.count(key) || !seen.insert(key).second) continue;
       pool_.push_back(std::move(s));
     }

@@ -10,17 +10,6 @@
 namespace weakdistill {
 namespace {
 
-// The text with whitespace removed: a copy that differs only in spacing or line
-// breaks teaches the student nothing new.
-std::string squeeze(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char32_t c : utf8::decode(text)) {
-    if (!utf8::is_space(c)) utf8::append(out, c);
-  }
-  return out;
-}
-
 // `s` in quotes, shortened to `max` code points, for a rejection's detail.
 std::string quote(const std::string& s, std::size_t max = 60) {
   const std::u32string cps = utf8::decode(s);
@@ -107,7 +96,7 @@ Verifier::Verifier(Task task, const std::vector<Sample>& labeled, VerifyOptions 
     : task_(task), options_(options), label_set_(std::move(label_set)) {
   const bool from_labeled = label_set_.empty();
   for (const Sample& sample : labeled) {
-    labeled_texts_.insert(squeeze(sample.text));
+    labeled_texts_.insert(utf8::without_space(sample.text));
     if (!from_labeled) continue;
     if (task_ == Task::kClassification && !sample.label.empty()) label_set_.insert(sample.label);
     if (task_ == Task::kNer) {
@@ -116,12 +105,15 @@ Verifier::Verifier(Task task, const std::vector<Sample>& labeled, VerifyOptions 
   }
 }
 
-void Verifier::add_accepted(const Sample& sample) { accepted_texts_.insert(squeeze(sample.text)); }
+void Verifier::add_accepted(const Sample& sample) {
+  accepted_texts_.insert(utf8::without_space(sample.text));
+}
 
 std::optional<Rejection> Verifier::verify(Sample& candidate, const Sample& seed) const {
-  const std::string text = squeeze(candidate.text);
+  // Compared without whitespace: a copy that differs only in spacing teaches nothing new.
+  const std::string text = utf8::without_space(candidate.text);
   if (text.empty()) return reject(RejectReason::kEmptyText, "the text is empty");
-  if (text == squeeze(seed.text)) {
+  if (text == utf8::without_space(seed.text)) {
     return reject(RejectReason::kCopyOfSeed,
                   "the text " + quote(candidate.text) + " is its seed's (whitespace ignored)");
   }

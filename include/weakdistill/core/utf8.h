@@ -28,6 +28,11 @@ std::size_t length(std::string_view s);
 // "whitespace removed" means the same here and in a Python reference.
 bool is_space(char32_t c);
 
+// Valid UTF-8 `s` without its whitespace (is_space): the form in which texts
+// are compared when spacing must not make two texts differ. Throws
+// std::invalid_argument on invalid input.
+std::string without_space(std::string_view s);
+
 // Strips a leading UTF-8 byte order mark, if any.
 std::string_view strip_bom(std::string_view s);
 

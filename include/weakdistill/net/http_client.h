@@ -71,7 +71,8 @@ class OptionReader;
 // Reads the transport keys shared by every endpoint section (base_url as a
 // string or list, api_key_env, concurrency, timeout_s, connect_timeout_s,
 // max_retries, backoff_initial_s, backoff_max_s, ca_file, verify_tls) into `o`;
-// values absent from the section keep o's defaults.
+// values absent from the section keep o's defaults. Throws InputError naming
+// "<context>.ca_file" when that file does not exist.
 void read_http_options(OptionReader& r, HttpOptions& o);
 
 class HttpClient {
