@@ -11,6 +11,8 @@ void add_train(CLI::App& app);
 void add_predict(CLI::App& app);
 void add_teacher(CLI::App& app);
 void add_run(CLI::App& app);
+void add_compare(CLI::App& app);
+void add_plot(CLI::App& app);
 void add_report(CLI::App& app);
 void add_embed(CLI::App& app);
 void add_diversity(CLI::App& app);

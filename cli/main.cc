@@ -36,7 +36,9 @@ int main(int argc, char** argv) {
   });
 
   weakdistill::cli::add_run(app);
+  weakdistill::cli::add_compare(app);
   weakdistill::cli::add_report(app);
+  weakdistill::cli::add_plot(app);
   weakdistill::cli::add_train(app);
   weakdistill::cli::add_predict(app);
   weakdistill::cli::add_eval(app);

@@ -3,13 +3,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
-#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "commands.h"
+#include "interrupt.h"
 #include "weakdistill/core/atomic_file.h"
 #include "weakdistill/core/error.h"
 #include "weakdistill/distill/config.h"
@@ -23,13 +22,6 @@ struct RunArgs {
   std::string run_dir;
   std::string resume;
 };
-
-std::atomic<bool> g_cancel{false};
-
-void on_signal(int) {
-  // A second Ctrl-C while the run winds down stops at once.
-  if (g_cancel.exchange(true)) std::_Exit(130);
-}
 
 int run(const RunArgs& a) {
   RunConfig config;
@@ -65,9 +57,7 @@ int run(const RunArgs& a) {
                           : "runs/" + std::filesystem::path(a.config).stem().string();
   }
   config.resolved["run_dir"] = options.run_dir;  // where this run really is
-  options.cancel = &g_cancel;
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  options.cancel = install_interrupt_handler();
   try {
     const auto metrics = run_distillation(config, options);
     std::cout << options.run_dir << "/metrics.json\n";

@@ -121,6 +121,8 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     r.get("seeds", t.seeds);
     r.get("seed_from", t.seed_from);
     r.get("min_char_overlap", t.min_char_overlap);
+    r.get("max_train", t.max_train);
+    r.get("test_each_round", t.test_each_round);
     r.finish();
     if (t.per_round < 1) r.fail("per_round", "must be at least 1");
     if (!(t.oversample >= 1 && t.oversample <= 100)) r.fail("oversample", "must be in [1, 100]");
@@ -133,6 +135,9 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     }
     if (t.seed_from != "train_dev" && t.seed_from != "train") {
       r.fail("seed_from", "must be train_dev or train");
+    }
+    if (t.test_each_round && c.data.test.empty()) {
+      r.fail("test_each_round", "needs data.test");
     }
     if (!(t.min_char_overlap >= 0 && t.min_char_overlap <= 1)) {
       r.fail("min_char_overlap", "must be in [0, 1]");
@@ -174,7 +179,10 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
                   {"verify", t.verify},
                   {"diversity", t.diversity},
                   {"seeds", t.seeds},
-                  {"min_char_overlap", t.min_char_overlap}};
+                  {"seed_from", t.seed_from},
+                  {"min_char_overlap", t.min_char_overlap},
+                  {"max_train", t.max_train},
+                  {"test_each_round", t.test_each_round}};
   if (!c.run_dir.empty()) o["run_dir"] = c.run_dir;
   return c;
 }

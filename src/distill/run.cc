@@ -20,6 +20,7 @@
 #include "weakdistill/embed/diversity.h"
 #include "weakdistill/embed/embedder.h"
 #include "weakdistill/eval/evaluate.h"
+#include "weakdistill/eval/metric_fields.h"
 #include "weakdistill/student/student.h"
 #include "weakdistill/teacher/reply_parser.h"
 #include "weakdistill/teacher/teacher.h"
@@ -41,47 +42,15 @@ std::uint64_t ordinal_of(int round, std::size_t i) {
 }
 
 double headline(Task task, const nlohmann::ordered_json& m) {
-  switch (task) {
-    case Task::kClassification:
-      return m.at("accuracy").get<double>();
-    case Task::kNer:
-      return m.at("f1").get<double>();
-    case Task::kSummarization:
-      return m.at("rougeL").at("f1").get<double>();
-  }
-  return 0;
+  return eval::metric_value(m, eval::headline_field(task));
 }
 
-std::string headline_name(Task task) {
-  return task == Task::kClassification ? "accuracy" : task == Task::kNer ? "F1" : "ROUGE-L";
-}
+std::string headline_name(Task task) { return eval::headline_field(task).label; }
 
 nlohmann::ordered_json per_label(Task task, const nlohmann::ordered_json& m) {
   if (task == Task::kClassification) return m.at("per_label");
   if (task == Task::kNer) return m.at("per_type");
   return nlohmann::ordered_json::object();
-}
-
-// Evaluates `student` on `gold`: exactly what `weakdistill eval --json` prints.
-nlohmann::ordered_json evaluate_on(Student& student, const Dataset& gold,
-                                   std::vector<Prediction>* predictions = nullptr) {
-  std::vector<Prediction> preds = student.predict(gold.samples);
-  Dataset pred;
-  pred.task = gold.task;
-  pred.path = "(predictions)";
-  for (std::size_t i = 0; i < preds.size(); ++i) {
-    Sample s;
-    s.id = gold.samples[i].id;
-    s.text = gold.samples[i].text;
-    s.label = preds[i].label;
-    s.entities = preds[i].entities;
-    s.summary = preds[i].summary;
-    pred.samples.push_back(std::move(s));
-    pred.lines.push_back(i + 1);
-  }
-  auto metrics = eval::evaluate(gold, pred).metrics;
-  if (predictions != nullptr) *predictions = std::move(preds);
-  return metrics;
 }
 
 void write_json(const fs::path& path, const nlohmann::ordered_json& j) {
@@ -106,8 +75,7 @@ Data load_data(const RunConfig& c) {
   d.train = read_jsonl(c.data.train, c.task);
   if (c.data.few_shot) {
     const auto& f = *c.data.few_shot;
-    const Split split = f.per_label ? sample_per_label(d.train.samples, f.per_label, f.seed)
-                                    : sample_n(d.train.samples.size(), f.n, f.seed);
+    const Split split = draw_few_shot(d.train.samples, f);
     d.pool = select(d.train.samples, split.rest);
     d.has_pool = true;
     d.train.samples = select(d.train.samples, split.chosen);
@@ -146,6 +114,32 @@ struct RoundOutcome {
 };
 
 }  // namespace
+
+nlohmann::ordered_json evaluate_student(Student& student, const Dataset& gold,
+                                        std::vector<Prediction>* predictions) {
+  std::vector<Prediction> preds = student.predict(gold.samples);
+  Dataset pred;
+  pred.task = gold.task;
+  pred.path = "(predictions)";
+  for (std::size_t i = 0; i < preds.size(); ++i) {
+    Sample s;
+    s.id = gold.samples[i].id;
+    s.text = gold.samples[i].text;
+    s.label = preds[i].label;
+    s.entities = preds[i].entities;
+    s.summary = preds[i].summary;
+    pred.samples.push_back(std::move(s));
+    pred.lines.push_back(i + 1);
+  }
+  auto metrics = eval::evaluate(gold, pred).metrics;
+  if (predictions != nullptr) *predictions = std::move(preds);
+  return metrics;
+}
+
+Split draw_few_shot(const std::vector<Sample>& train, const FewShotConfig& f) {
+  return f.per_label ? sample_per_label(train, f.per_label, f.seed)
+                     : sample_n(train.size(), f.n, f.seed);
+}
 
 nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o) {
   const fs::path dir(o.run_dir);
@@ -291,8 +285,8 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     const auto start = Clock::now();
     train_round(0, data.train.samples);
     check_cancel("after training round 0");
-    nlohmann::ordered_json dev = evaluate_on(*student, data.dev);
-    if (!data.test.samples.empty()) test_round0 = evaluate_on(*student, data.test);
+    nlohmann::ordered_json dev = evaluate_student(*student, data.dev);
+    if (!data.test.samples.empty()) test_round0 = evaluate_student(*student, data.test);
     nlohmann::ordered_json r;
     r["round"] = 0;
     r["train_size"] = data.train.samples.size();
@@ -300,6 +294,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     r["dev"] = dev;
     r["dev_e"] = headline(c.task, dev);
     r["per_label"] = per_label(c.task, dev);
+    if (c.distill.test_each_round) r["test"] = test_round0;
     r["teacher"] = TeacherUsage{}.to_json();
     r["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
     fs::create_directories(dir / "rounds" / "00");
@@ -323,9 +318,24 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
   wopt.soft_classification = c.distill.soft_h;
   wopt.uniform = c.distill.seeds == "uniform";
 
+  // distill.max_train: the training set's size so far, and what a round may still add.
+  const auto train_size_now = [&] { return data.train.samples.size() + accepted.size(); };
+  const auto quota = [&]() -> std::size_t {
+    if (c.distill.max_train == 0) return c.distill.per_round;
+    const std::size_t have = train_size_now();
+    return have >= c.distill.max_train ? 0
+                                       : std::min(c.distill.per_round, c.distill.max_train - have);
+  };
+  if (c.distill.max_train != 0 && train_size_now() >= c.distill.max_train) {
+    spdlog::info("the training set holds {} samples, distill.max_train {}: no round to run",
+                 train_size_now(), c.distill.max_train);
+  }
+
+  bool teacher_exhausted = false;
   for (int round = static_cast<int>(rounds.size());
-       round <= c.distill.max_rounds && since_best < c.distill.patience; ++round) {
+       round <= c.distill.max_rounds && since_best < c.distill.patience && quota() > 0; ++round) {
     const auto start = Clock::now();
+    const std::size_t round_quota = quota();
     const fs::path rdir = dir / "rounds" / fmt::format("{:02d}", round);
     fs::create_directories(rdir);
     const TeacherUsage usage_start = teacher->usage();
@@ -351,7 +361,12 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     }
     // 2. Seeds by error value; 3. the teacher.
     Rng rng(stream_seed(c.distill.seed, static_cast<std::uint64_t>(round)));
-    const std::vector<std::size_t> seeds = draw_seeds(weak.p, n_requests, rng);
+    const std::size_t round_requests =
+        round_quota == c.distill.per_round
+            ? n_requests
+            : static_cast<std::size_t>(
+                  std::llround(c.distill.oversample * static_cast<double>(round_quota)));
+    const std::vector<std::size_t> seeds = draw_seeds(weak.p, round_requests, rng);
     std::vector<GenerationRequest> requests;
     for (std::size_t i = 0; i < seeds.size(); ++i) {
       requests.push_back({&data.labeled[seeds[i]], ordinal_of(round, i)});
@@ -376,6 +391,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
       if (teacher->kind() == "pool") {
         spdlog::warn("round {}: the pool teacher has no unused sample left for any seed; stopping",
                      round);
+        teacher_exhausted = true;
         break;
       }
       throw std::runtime_error(fmt::format(
@@ -446,7 +462,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
       if (c.distill.diversity) {
         DiversityOptions dopt;
         dopt.dist_min = c.distill.dist_min;
-        dopt.keep = c.distill.per_round;
+        dopt.keep = round_quota;
         const DiversityResult r = select_diverse(reference, cv, dopt);
         for (std::size_t k = 0; k < verified.size(); ++k) {
           auto& rec = out.candidates[verified[k]];
@@ -462,7 +478,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
       } else {
         diverse = verified.size();
         for (std::size_t k = 0; k < verified.size(); ++k) {
-          if (kept.size() < c.distill.per_round) {
+          if (kept.size() < round_quota) {
             kept.push_back(verified[k]);
           } else {
             out.candidates[verified[k]].outcome = "over_quota";
@@ -494,7 +510,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     check_cancel(fmt::format("before training round {}", round).c_str());
     train_round(round, train_set);
     check_cancel(fmt::format("after training round {}", round).c_str());
-    const nlohmann::ordered_json dev = evaluate_on(*student, data.dev);
+    const nlohmann::ordered_json dev = evaluate_student(*student, data.dev);
     const double e = headline(c.task, dev);
     TeacherUsage usage = teacher->usage();
     TeacherUsage delta;
@@ -517,6 +533,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     r["dev"] = dev;
     r["dev_e"] = e;
     r["per_label"] = per_label(c.task, dev);
+    if (c.distill.test_each_round) r["test"] = evaluate_student(*student, data.test);
     nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
     for (const auto& rec : out.candidates) {
       if (!rec.accepted) reasons[rec.outcome] = reasons.value(rec.outcome, 0) + 1;
@@ -574,12 +591,16 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
   m["teacher_kind"] = teacher->kind();
   m["simulated"] = teacher->simulated();
   m["best_round"] = best_round;
+  m["stop_reason"] = teacher_exhausted                                  ? "teacher_exhausted"
+                     : quota() == 0                                     ? "max_train"
+                     : since_best >= c.distill.patience                 ? "patience"
+                                                                        : "max_rounds";
   m["rounds"] = rounds;
   if (!data.test.samples.empty()) {
     // best/ may lag the store after a crash between a commit and its copy: refresh it.
     auto best = load_student(round_student(best_round).string(), c.student_kind, c.task);
     save_student(*best, (dir / "best").string());
-    m["test"] = evaluate_on(*best, data.test);
+    m["test"] = evaluate_student(*best, data.test);
     m["test_round0"] = test_round0;
   }
   TeacherUsage total;

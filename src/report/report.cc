@@ -15,6 +15,8 @@
 #include "svg_chart.h"
 #include "weakdistill/core/atomic_file.h"
 #include "weakdistill/core/error.h"
+#include "weakdistill/core/sample.h"
+#include "weakdistill/eval/metric_fields.h"
 
 namespace weakdistill::report {
 namespace {
@@ -22,32 +24,23 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// A dev metric of a task: its CSV column, its chart name and where it sits in the eval object.
-struct Metric {
-  const char* column;
-  const char* label;
-  const char* pointer;
-};
+using eval::metric_value;
+using Metric = eval::MetricField;
 
+// The task's metrics; none when the task is unknown (the page then shows only counts).
 std::vector<Metric> task_metrics(const std::string& task) {
-  if (task == "classification")
-    return {{"accuracy", "accuracy", "/accuracy"}, {"macro_f1", "macro-F1", "/macro_f1"}};
-  if (task == "ner")
-    return {{"precision", "precision", "/precision"},
-            {"recall", "recall", "/recall"},
-            {"f1", "F1", "/f1"}};
-  if (task == "summarization")
-    return {{"rouge1_f1", "ROUGE-1 F1", "/rouge1/f1"},
-            {"rouge2_f1", "ROUGE-2 F1", "/rouge2/f1"},
-            {"rougeL_f1", "ROUGE-L F1", "/rougeL/f1"},
-            {"bleu4", "BLEU-4", "/bleu4"}};
-  return {};
+  try {
+    return eval::metric_fields(parse_task(task));
+  } catch (const std::exception&) {
+    return {};
+  }
 }
 
-double metric_value(const json& eval, const Metric& m) {
-  const json::json_pointer p(m.pointer);
-  if (!eval.is_object() || !eval.contains(p) || !eval.at(p).is_number()) return NAN;
-  return eval.at(p).get<double>();
+// Whether the rounds were also scored on test (distill.test_each_round).
+bool has_round_tests(const json& rounds) {
+  return !rounds.empty() &&
+         std::all_of(rounds.begin(), rounds.end(),
+                     [](const json& r) { return r.contains("test") && r["test"].is_object(); });
 }
 
 long long count(const json& j, const char* key) {
@@ -157,11 +150,24 @@ std::string metric_section(const json& m) {
   chart.x_label = "training-set size";
   chart.y_label = "dev metric";
   chart.unit_range = false;
-  for (const Metric& metric : metrics) chart.series.push_back({metric.label, {}});
+  const bool with_test = has_round_tests(rounds);
+  if (with_test) {
+    chart.title = "dev and test metrics against training-set size";
+    chart.y_label = "metric";
+  }
+  for (const Metric& metric : metrics)
+    chart.series.push_back({with_test ? std::string("dev ") + metric.label : metric.label, {}});
+  if (with_test) {
+    for (const Metric& metric : metrics)
+      chart.series.push_back({std::string("test ") + metric.label, {}});
+  }
   for (const json& r : rounds) {
     chart.x.push_back(static_cast<double>(count(r, "train_size")));
-    for (std::size_t i = 0; i < metrics.size(); ++i)
+    for (std::size_t i = 0; i < metrics.size(); ++i) {
       chart.series[i].y.push_back(metric_value(r.value("dev", json()), metrics[i]));
+      if (with_test)
+        chart.series[metrics.size() + i].y.push_back(metric_value(r["test"], metrics[i]));
+    }
   }
   chart.baseline = index_of_round(m, 0);
   if (m.contains("best_round")) {
@@ -170,8 +176,15 @@ std::string metric_section(const json& m) {
   }
 
   std::string out = "<h2>Dev metric per round</h2>\n" + render_line_chart(chart);
+  if (with_test) {
+    out +=
+        "<p>Every round's student was also scored on test (distill.test_each_round); the loop "
+        "never read those figures.</p>\n";
+  }
   out += "<table><tr><th>round</th><th>train size</th>";
-  for (const Metric& metric : metrics) out += "<th>" + html_escape(metric.label) + "</th>";
+  for (const Metric& metric : metrics) out += "<th>dev " + html_escape(metric.label) + "</th>";
+  if (with_test)
+    for (const Metric& metric : metrics) out += "<th>test " + html_escape(metric.label) + "</th>";
   out += "<th>seconds</th></tr>\n";
   for (std::size_t i = 0; i < rounds.size(); ++i) {
     const json& r = rounds[i];
@@ -180,6 +193,9 @@ std::string metric_section(const json& m) {
                        count(r, "round"), best ? " (best)" : "", count(r, "train_size"));
     for (const Metric& metric : metrics)
       out += "<td>" + fmt_metric(metric_value(r.value("dev", json()), metric)) + "</td>";
+    if (with_test)
+      for (const Metric& metric : metrics)
+        out += "<td>" + fmt_metric(metric_value(r["test"], metric)) + "</td>";
     out += fmt::format("<td>{:.1f}</td></tr>\n", r.value("seconds", 0.0));
   }
   out += "</table>\n";
@@ -397,27 +413,6 @@ std::string config_section(const std::string& run_dir) {
   return out + "<pre>" + html_escape(read_text(path)) + "</pre>\n";
 }
 
-constexpr const char* kStyle = R"(<style>
-body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
-table.kv th{background:#f4f4f4}
-tr.best td{font-weight:bold;background:#eef6ee}
-tr.total td{font-weight:bold;background:#f4f4f4}
-.worse{color:#b00;font-weight:bold}
-tr.worse-row td:first-child{background:#fde0e0}
-.banner{padding:.8em 1em;margin:1em 0;font-weight:bold;border:2px solid}
-.banner.simulated{background:#fff4d6;border-color:#d9a400}
-.banner.leaks{background:#fde0e0;border-color:#b00}
-td.bar span{display:inline-block;height:10px;background:#9cc3e6;margin-right:6px}
-table.samples td{max-width:480px}
-.target,.detail,.idx{color:#555;font-size:90%}
-.reply{font-family:monospace;white-space:pre-wrap;font-size:90%}
-pre{background:#f4f4f4;padding:1em;overflow:auto}
-svg.chart text{font-size:12px}
-svg.chart .title{font-weight:bold;font-size:13px}
-</style>
-)";
 
 }  // namespace
 
@@ -444,16 +439,26 @@ json read_metrics(const std::string& run_dir) {
 
 std::string metrics_csv(const json& metrics) {
   const auto cols = task_metrics(metrics.value("task", ""));
+  const json& rounds = rounds_of(metrics);
+  const bool with_test = has_round_tests(rounds);
   std::string out = "round,train_size,requested,parsed,verified,diverse,accepted";
   for (const Metric& c : cols) out += std::string(",") + c.column;
+  if (with_test)
+    for (const Metric& c : cols) out += std::string(",test_") + c.column;
   out += ",seconds\n";
-  for (const json& r : rounds_of(metrics)) {
+  for (const json& r : rounds) {
     out += fmt::format("{},{},{},{},{},{},{}", count(r, "round"), count(r, "train_size"),
                        count(r, "requested"), count(r, "parsed"), count(r, "verified"),
                        count(r, "diverse"), count(r, "accepted"));
     for (const Metric& c : cols) {
       const double v = metric_value(r.value("dev", json()), c);
       out += std::isnan(v) ? std::string(",") : fmt::format(",{}", v);
+    }
+    if (with_test) {
+      for (const Metric& c : cols) {
+        const double v = metric_value(r["test"], c);
+        out += std::isnan(v) ? std::string(",") : fmt::format(",{}", v);
+      }
     }
     out += fmt::format(",{}\n", r.value("seconds", 0.0));
   }
@@ -465,7 +470,7 @@ std::string render_report(const std::string& run_dir, const json& metrics,
   std::string html =
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>weakdistill "
       "report: " +
-      html_escape(run_dir) + "</title>\n" + kStyle + "</head>\n<body>\n";
+      html_escape(run_dir) + "</title>\n" + page_style() + "</head>\n<body>\n";
   html += header_section(run_dir, metrics);
   html += metric_section(metrics);
   html += funnel_section(metrics);
@@ -478,6 +483,17 @@ std::string render_report(const std::string& run_dir, const json& metrics,
 }
 
 ReportFiles write_report(const ReportOptions& options) {
+  if (is_comparison(options.run_dir)) {
+    const json comparison = read_comparison(options.run_dir);
+    ReportFiles files;
+    files.html =
+        options.out.empty() ? (fs::path(options.run_dir) / "report.html").string() : options.out;
+    files.csv = (fs::path(options.run_dir) / "compare.csv").string();
+    write_file_atomically((fs::path(options.run_dir) / "compare.svg").string(),
+                          standalone_svg(comparison_chart(comparison)));
+    write_file_atomically(files.html, render_comparison_report(options.run_dir, comparison));
+    return files;
+  }
   const json metrics = read_metrics(options.run_dir);
   ReportFiles files;
   files.html =

@@ -204,16 +204,167 @@ std::string render_line_chart(const LineChart& chart) {
         lx, ly, lx + 18, kColors[s % std::size(kColors)], lx + 24, ly + 4,
         html_escape(chart.series[s].name));
   }
+  if (chart.baseline) {
+    svg += fmt::format(
+        "<rect x=\"{0:.1f}\" y=\"{1:.1f}\" width=\"10\" height=\"10\" fill=\"none\" "
+        "stroke=\"#333\"/><text x=\"{2:.1f}\" y=\"{3:.1f}\" class=\"legend\">round 0</text>\n",
+        lx + 4, ly - 5, lx + 24, ly + 4);
+    ly += 18;
+  }
+  if (chart.best) {
+    svg += fmt::format(
+        "<path d=\"M{0:.1f} {1:.1f} l6 6 l-6 6 l-6 -6 z\" fill=\"none\" stroke=\"#333\"/>"
+        "<text x=\"{2:.1f}\" y=\"{3:.1f}\" class=\"legend\">best round</text>\n",
+        lx + 9, ly - 6, lx + 24, ly + 4);
+  }
+  svg += "</svg>\n";
+  return svg;
+}
+
+std::string render_bar_chart(const BarChart& chart) {
+  const double plot_w = kWidth - kLeft - kRight;
+  const double plot_h = kHeight - kTop - kBottom;
+  // The y axis starts at 0 (bars compare lengths) and ends at the largest mean + sd or point.
+  double hi = 0;
+  for (const BarSeries& s : chart.series) {
+    for (std::size_t c = 0; c < s.mean.size(); ++c) {
+      if (!std::isnan(s.mean[c]))
+        hi = std::max(hi, s.mean[c] + (c < s.sd.size() && !std::isnan(s.sd[c]) ? s.sd[c] : 0));
+      if (c < s.points.size())
+        for (double v : s.points[c])
+          if (!std::isnan(v)) hi = std::max(hi, v);
+    }
+  }
+  if (hi <= 0) hi = 1;
+  const double ys = nice_step(hi, 5);
+  hi = std::ceil(hi / ys - 1e-9) * ys;
+  const auto py = [&](double y) { return kTop + plot_h - y / hi * plot_h; };
+
+  std::string svg = fmt::format(
+      "<svg class=\"chart bars\" viewBox=\"0 0 {:.0f} {:.0f}\" width=\"{:.0f}\" height=\"{:.0f}\" "
+      "role=\"img\" aria-label=\"{}\">\n",
+      kWidth, kHeight, kWidth, kHeight, html_escape(chart.title));
+  svg += fmt::format("<text x=\"{:.1f}\" y=\"20\" class=\"title\">{}</text>\n", kLeft,
+                     html_escape(chart.title));
+  for (long k = 0; k * ys <= hi + 1e-9; ++k) {
+    const double v = k * ys;
+    svg += fmt::format(
+        "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>"
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"end\">{}</text>\n",
+        kLeft, py(v), kLeft + plot_w, py(v), kLeft - 6, py(v) + 4, tick_label(v, ys));
+  }
   svg += fmt::format(
-      "<rect x=\"{0:.1f}\" y=\"{1:.1f}\" width=\"10\" height=\"10\" fill=\"none\" stroke=\"#333\"/>"
-      "<text x=\"{2:.1f}\" y=\"{3:.1f}\" class=\"legend\">round 0</text>\n",
-      lx + 4, ly - 5, lx + 24, ly + 4);
+      "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#333\"/>\n"
+      "<line x1=\"{0:.1f}\" y1=\"{2:.1f}\" x2=\"{3:.1f}\" y2=\"{2:.1f}\" stroke=\"#333\"/>\n",
+      kLeft, kTop, kTop + plot_h, kLeft + plot_w);
+  svg += fmt::format(
+      "<text x=\"14\" y=\"{0:.1f}\" class=\"axis\" text-anchor=\"middle\" "
+      "transform=\"rotate(-90 14 {0:.1f})\">{1}</text>\n",
+      kTop + plot_h / 2, html_escape(chart.y_label));
+
+  const std::size_t groups = std::max<std::size_t>(chart.categories.size(), 1);
+  const std::size_t n = std::max<std::size_t>(chart.series.size(), 1);
+  const double group_w = plot_w / static_cast<double>(groups);
+  const double bar_w = group_w * 0.7 / static_cast<double>(n);
+  for (std::size_t c = 0; c < chart.categories.size(); ++c) {
+    const double gx = kLeft + group_w * static_cast<double>(c);
+    svg += fmt::format(
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"middle\">{}</text>\n",
+        gx + group_w / 2, kTop + plot_h + 18, html_escape(chart.categories[c]));
+    for (std::size_t s = 0; s < chart.series.size(); ++s) {
+      const BarSeries& series = chart.series[s];
+      const char* color = kColors[s % std::size(kColors)];
+      const double x = gx + group_w * 0.15 + bar_w * static_cast<double>(s);
+      const double cx = x + bar_w / 2;
+      if (c >= series.mean.size() || std::isnan(series.mean[c])) continue;
+      const double m = series.mean[c];
+      svg += fmt::format(
+          "<rect class=\"bar s{}\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
+          "fill=\"{}\" fill-opacity=\"0.75\"><title>{} {}: {:.4f}</title></rect>\n",
+          s, x, py(m), bar_w * 0.92, py(0) - py(m), color, html_escape(series.name),
+          html_escape(chart.categories[c]), m);
+      double label_top = m;  // the value reads above the whisker and the dots
+      if (c < series.sd.size() && !std::isnan(series.sd[c])) {
+        label_top = std::max(label_top, m + series.sd[c]);
+        const double lo = std::max(0.0, m - series.sd[c]);
+        const double up = m + series.sd[c];
+        svg += fmt::format(
+            "<path class=\"whisker\" d=\"M{0:.1f} {1:.1f} V{2:.1f} M{3:.1f} {1:.1f} H{4:.1f} "
+            "M{3:.1f} {2:.1f} H{4:.1f}\" stroke=\"#222\" fill=\"none\"/>\n",
+            cx, py(lo), py(up), cx - 4, cx + 4);
+      }
+      if (c < series.points.size()) {
+        for (double v : series.points[c]) {
+          if (std::isnan(v)) continue;
+          label_top = std::max(label_top, v);
+          svg += fmt::format(
+              "<circle class=\"seed-point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"#222\"/>\n",
+              cx + bar_w * 0.25, py(v));
+        }
+      }
+      svg += fmt::format(
+          "<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"value\" text-anchor=\"middle\">{:.3f}</text>\n",
+          cx, py(label_top) - 5, m);
+    }
+  }
+  double ly = kTop + 6;
+  const double lx = kLeft + plot_w + 16;
+  for (std::size_t s = 0; s < chart.series.size(); ++s, ly += 18) {
+    svg += fmt::format(
+        "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"14\" height=\"10\" fill=\"{}\" "
+        "fill-opacity=\"0.75\"/><text x=\"{:.1f}\" y=\"{:.1f}\" class=\"legend\">{}</text>\n",
+        lx, ly - 5, kColors[s % std::size(kColors)], lx + 20, ly + 4,
+        html_escape(chart.series[s].name));
+  }
+  svg += fmt::format(
+      "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"#222\"/><text x=\"{:.1f}\" "
+      "y=\"{:.1f}\" class=\"legend\">one seed</text>\n",
+      lx + 7, ly, lx + 20, ly + 4);
   ly += 18;
   svg += fmt::format(
-      "<path d=\"M{0:.1f} {1:.1f} l6 6 l-6 6 l-6 -6 z\" fill=\"none\" stroke=\"#333\"/>"
-      "<text x=\"{2:.1f}\" y=\"{3:.1f}\" class=\"legend\">best round</text>\n",
-      lx + 9, ly - 6, lx + 24, ly + 4);
+      "<path d=\"M{0:.1f} {1:.1f} V{2:.1f}\" stroke=\"#222\"/><text x=\"{3:.1f}\" y=\"{4:.1f}\" "
+      "class=\"legend\">± sd</text>\n",
+      lx + 7, ly - 6, ly + 6, lx + 20, ly + 4);
   svg += "</svg>\n";
+  return svg;
+}
+
+// The report pages' one stylesheet (inline: the pages load nothing).
+const char* page_style() {
+  return R"(<style>
+body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1em}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
+table.kv th{background:#f4f4f4}
+tr.best td{font-weight:bold;background:#eef6ee}
+tr.total td{font-weight:bold;background:#f4f4f4}
+.worse{color:#b00;font-weight:bold}
+tr.worse-row td:first-child{background:#fde0e0}
+.banner{padding:.8em 1em;margin:1em 0;font-weight:bold;border:2px solid}
+.banner.simulated{background:#fff4d6;border-color:#d9a400}
+.banner.leaks{background:#fde0e0;border-color:#b00}
+td.bar span{display:inline-block;height:10px;background:#9cc3e6;margin-right:6px}
+table.samples td{max-width:480px}
+.target,.detail,.idx{color:#555;font-size:90%}
+.reply{font-family:monospace;white-space:pre-wrap;font-size:90%}
+pre{background:#f4f4f4;padding:1em;overflow:auto}
+svg.chart text{font-size:12px}
+svg.chart .title{font-weight:bold;font-size:13px}
+svg.chart .value{font-size:10px}
+</style>
+)";
+}
+
+std::string standalone_svg(const std::string& inline_svg) {
+  std::string svg = inline_svg;
+  const std::size_t at = svg.find("<svg ");
+  if (at == std::string::npos) return svg;
+  svg.insert(at + 5, "xmlns=\"http://www.w3.org/2000/svg\" ");
+  const std::size_t body = svg.find(">\n", at);
+  svg.insert(body + 2,
+             "<style>text{font-family:sans-serif;font-size:12px;fill:#222}"
+             ".title{font-weight:bold;font-size:13px}.value{font-size:10px}</style>\n"
+             "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n");
   return svg;
 }
 

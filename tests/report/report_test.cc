@@ -251,3 +251,72 @@ TEST(Report, MissingOrMalformedMetricsIsAnInputErrorNamingTheFile) {
 
 }  // namespace
 }  // namespace weakdistill
+
+namespace weakdistill::report {
+namespace {
+
+// A comparison of two seeds whose figures are set by hand.
+nlohmann::json hand_comparison() {
+  return nlohmann::json::parse(R"({
+    "task": "classification", "size": 100, "seeds": 2, "student_kind": "fasttext",
+    "teacher_kind": "augment", "simulated": false,
+    "results": [
+      {"seed": 1, "labeled": {"size": 100, "test": {"accuracy": 0.6, "macro_f1": 0.5}},
+       "distilled": {"size": 100, "rounds": 3, "stop_reason": "max_train",
+                     "test": {"accuracy": 0.3, "macro_f1": 0.2}}},
+      {"seed": 2, "labeled": {"size": 100, "test": {"accuracy": 0.8, "macro_f1": 0.7}},
+       "distilled": {"size": 100, "rounds": 3, "stop_reason": "max_train",
+                     "test": {"accuracy": 0.5, "macro_f1": 0.4}}}],
+    "summary": {
+      "accuracy": {"labeled": {"mean": 0.7, "sd": 0.1414}, "distilled": {"mean": 0.4, "sd": 0.1414},
+                   "difference": {"mean": -0.3, "sd": 0}, "distilled_better": 0},
+      "macro_f1": {"labeled": {"mean": 0.6, "sd": 0.1414}, "distilled": {"mean": 0.3, "sd": 0.1414},
+                   "difference": {"mean": -0.3, "sd": 0}, "distilled_better": 0}}})");
+}
+
+TEST(ComparisonReport, BarsAreAsLongAsTheMeansWithOneDotPerSeed) {
+  const std::string svg = comparison_chart(hand_comparison());
+  const std::regex bar("<rect class=\"bar s(\\d)\" x=\"[-0-9.]+\" y=\"([-0-9.]+)\" width=\"[0-9.]+\" "
+                       "height=\"([0-9.]+)\"");
+  std::vector<double> heights;
+  std::vector<double> bottoms;
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), bar); it != std::sregex_iterator();
+       ++it) {
+    heights.push_back(std::stod((*it)[3]));
+    bottoms.push_back(std::stod((*it)[2]) + std::stod((*it)[3]));
+  }
+  ASSERT_EQ(heights.size(), 4u);  // accuracy: labeled, distilled; macro-F1: labeled, distilled
+  // All bars stand on one baseline (y = 0) and their lengths are in the ratio of the means.
+  for (double b : bottoms) EXPECT_NEAR(b, bottoms[0], 0.11);
+  EXPECT_NEAR(heights[1] / heights[0], 0.4 / 0.7, 0.01);
+  EXPECT_NEAR(heights[2] / heights[0], 0.6 / 0.7, 0.01);
+  EXPECT_NEAR(heights[3] / heights[0], 0.3 / 0.7, 0.01);
+  const std::regex dot("class=\"seed-point\"");
+  EXPECT_EQ(std::distance(std::sregex_iterator(svg.begin(), svg.end(), dot), std::sregex_iterator()),
+            8);  // 2 seeds × 2 arms × 2 metrics
+  const std::regex whisker("class=\"whisker\"");
+  EXPECT_EQ(
+      std::distance(std::sregex_iterator(svg.begin(), svg.end(), whisker), std::sregex_iterator()),
+      4);
+}
+
+TEST(ComparisonReport, ThePageMarksADistilledDeficitAndHasNoSimulatedBannerForARealTeacher) {
+  const std::string html = render_comparison_report("cmp", hand_comparison());
+  EXPECT_THAT(html, ::testing::HasSubstr("<td class=\"worse\">-0.3000 ± 0.0000</td>"));
+  EXPECT_THAT(html, ::testing::Not(::testing::HasSubstr("SIMULATED")));
+}
+
+TEST(ComparisonReport, AMalformedCompareJsonIsAnInputErrorNamingTheFile) {
+  testing::TempDir dir;
+  dir.write("compare.json", "{\"task\": \"classification\"}");
+  try {
+    read_comparison(dir.file(""));
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("compare.json"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("\"results\""));
+  }
+}
+
+}  // namespace
+}  // namespace weakdistill::report

@@ -57,6 +57,13 @@ struct DistillConfig {
   std::string seed_from = "train_dev";
   // Summarization verification: least share of summary characters found in the text.
   double min_char_overlap = 0.5;
+  // Stop once the training set (few labels + accepted) holds this many samples; the last
+  // round accepts (and asks for) only what fills it. 0: no cap. `weakdistill compare` uses it
+  // to compare labeled and distilled students at an equal size.
+  std::size_t max_train = 0;
+  // Also score every round's student on the test set (recorded as the round's "test"; the
+  // loop never reads it), for metric-against-size curves. Costs one test evaluation a round.
+  bool test_each_round = false;
 };
 
 struct RunConfig {

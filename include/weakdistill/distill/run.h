@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "weakdistill/core/dataset.h"
 #include "weakdistill/distill/config.h"
+#include "weakdistill/student/student.h"
 
 namespace weakdistill {
 
@@ -34,5 +36,13 @@ class RunInterrupted : public std::runtime_error {
 // InputError for bad data or config (before the folder is created on a new
 // run), HttpFatalError when the teacher refuses, RunInterrupted on cancel.
 nlohmann::ordered_json run_distillation(const RunConfig& config, const RunOptions& options);
+
+// Scores `student` on `gold`: exactly what `weakdistill eval --json` prints. The
+// predictions are handed back when `predictions` is given.
+nlohmann::ordered_json evaluate_student(Student& student, const Dataset& gold,
+                                        std::vector<Prediction>* predictions = nullptr);
+
+// The few labels that data.few_shot draws from `train` (chosen) and the rest.
+Split draw_few_shot(const std::vector<Sample>& train, const FewShotConfig& few_shot);
 
 }  // namespace weakdistill

@@ -31,7 +31,21 @@ std::string metrics_csv(const nlohmann::json& metrics);
 std::string render_report(const std::string& run_dir, const nlohmann::json& metrics,
                           std::size_t samples_per_round);
 
-// Writes the HTML page and RUN_DIR/metrics.csv, each atomically.
+// Writes the HTML page and RUN_DIR/metrics.csv, each atomically. For a comparison folder
+// (weakdistill compare) it writes the comparison's page and compare.svg instead (its
+// compare.csv is written by the comparison).
 ReportFiles write_report(const ReportOptions& options);
+
+// Whether `dir` holds a comparison (compare.json).
+bool is_comparison(const std::string& dir);
+
+// Reads DIR/compare.json; throws InputError naming the file when it is missing or malformed.
+nlohmann::json read_comparison(const std::string& dir);
+
+// The comparison's bar chart (mean ± sd and every seed, per metric) as an inline <svg>.
+std::string comparison_chart(const nlohmann::json& comparison);
+
+// The comparison's HTML page: chart, summary and per-seed tables, links to the loops' reports.
+std::string render_comparison_report(const std::string& dir, const nlohmann::json& comparison);
 
 }  // namespace weakdistill::report
