@@ -63,7 +63,12 @@ RunConfig seed_config(const RunConfig& c, std::size_t size, int seed) {
   j["distill"]["seed"] = seed;
   j["distill"]["max_train"] = size;
   j["distill"]["test_each_round"] = true;
-  j["distill"]["max_rounds"] = 1000;
+  // Enough rounds to reach N at a quarter of the quota a round, and a bound where a teacher
+  // runs dry (an augmenter's near-copies stop passing diversity): then the size falls short,
+  // and the table says so.
+  const std::size_t few = c.data.few_shot ? (c.data.few_shot->per_label ? 0 : c.data.few_shot->n) : 0;
+  const std::size_t needed = (size - std::min(size, few) + c.distill.per_round - 1) / c.distill.per_round;
+  j["distill"]["max_rounds"] = static_cast<int>(std::min<std::size_t>(1000, 4 * needed + 2));
   j["distill"]["patience"] = 1000000;  // equal size, not the best dev round, is compared
   if (j["teacher"].value("kind", "") == "augment") j["teacher"]["seed"] = seed;
   j.erase("run_dir");
