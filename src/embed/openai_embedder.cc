@@ -1,7 +1,6 @@
 #include "weakdistill/embed/openai_embedder.h"
 
 #include <fmt/format.h>
-#include <sqlite3.h>
 
 #include <cmath>
 #include <cstring>
@@ -10,6 +9,7 @@
 
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/options.h"
+#include "weakdistill/core/sqlite.h"
 #include "weakdistill/teacher/response_cache.h"
 
 namespace weakdistill {
@@ -57,36 +57,15 @@ OpenAIEmbedder::OpenAIEmbedder(OpenAIEmbedderOptions options, const std::string&
 
 void OpenAIEmbedder::attach_cache(const std::string& cache_path) {
   std::lock_guard lock(mutex_);
-  if (cache_ != nullptr) {
-    sqlite3_close(cache_);
-    cache_ = nullptr;
-  }
+  cache_.reset();
   if (options_.cache && !cache_path.empty()) {
-    if (sqlite3_open_v2(cache_path.c_str(), &cache_,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        nullptr) != SQLITE_OK) {
-      const std::string message = cache_ ? sqlite3_errmsg(cache_) : "out of memory";
-      sqlite3_close(cache_);
-      cache_ = nullptr;
-      throw std::runtime_error("embedding cache " + cache_path + ": " + message);
-    }
-    sqlite3_busy_timeout(cache_, 10000);
-    char* error = nullptr;
-    if (sqlite3_exec(cache_,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                     "CREATE TABLE IF NOT EXISTS embedding_cache ("
-                     "  key TEXT PRIMARY KEY, vector BLOB NOT NULL)",
-                     nullptr, nullptr, &error) != SQLITE_OK) {
-      const std::string message = error ? error : "unknown error";
-      sqlite3_free(error);
-      sqlite3_close(cache_);
-      cache_ = nullptr;
-      throw std::runtime_error("embedding cache " + cache_path + ": " + message);
-    }
+    cache_ = std::make_unique<sqlite::Database>(
+        cache_path, "embedding cache",
+        "CREATE TABLE IF NOT EXISTS embedding_cache (key TEXT PRIMARY KEY, vector BLOB NOT NULL)");
   }
 }
 
-OpenAIEmbedder::~OpenAIEmbedder() { sqlite3_close(cache_); }
+OpenAIEmbedder::~OpenAIEmbedder() = default;
 
 std::size_t OpenAIEmbedder::dim() const {
   std::lock_guard lock(mutex_);
@@ -105,17 +84,13 @@ EmbeddingMatrix OpenAIEmbedder::embed(const std::vector<std::string>& texts) con
     for (const auto& t : texts) {
       if (t.empty() || vectors.count(t)) continue;
       if (cache_ != nullptr) {
-        sqlite3_stmt* st = nullptr;
-        sqlite3_prepare_v2(cache_, "SELECT vector FROM embedding_cache WHERE key = ?1", -1, &st,
-                           nullptr);
-        const std::string key = key_of(t);
-        sqlite3_bind_text(st, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-          const int bytes = sqlite3_column_bytes(st, 0);
-          const auto* blob = static_cast<const float*>(sqlite3_column_blob(st, 0));
-          vectors[t].assign(blob, blob + bytes / sizeof(float));
+        sqlite::Statement st(*cache_, "SELECT vector FROM embedding_cache WHERE key = ?1");
+        st.bind(1, key_of(t));
+        if (st.step()) {
+          const auto [data, bytes] = st.blob(0);
+          const auto* floats = static_cast<const float*>(data);
+          vectors[t].assign(floats, floats + bytes / sizeof(float));
         }
-        sqlite3_finalize(st);
         if (vectors.count(t)) continue;
       }
       vectors[t];  // reserve the slot: asked once
@@ -186,18 +161,11 @@ EmbeddingMatrix OpenAIEmbedder::embed(const std::vector<std::string>& texts) con
                       v.size(), dim_, options_.dim ? " (embedder.dim)" : ""));
     }
     if (cache_ != nullptr) {
-      sqlite3_stmt* st = nullptr;
-      sqlite3_prepare_v2(cache_,
-                         "INSERT OR REPLACE INTO embedding_cache (key, vector) VALUES (?1, ?2)", -1,
-                         &st, nullptr);
-      const std::string key = key_of(t);
-      sqlite3_bind_text(st, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_blob(st, 2, v.data(), static_cast<int>(v.size() * sizeof(float)),
-                        SQLITE_TRANSIENT);
-      const int rc = sqlite3_step(st);
-      sqlite3_finalize(st);
-      if (rc != SQLITE_DONE)
-        throw std::runtime_error(std::string("embedding cache: ") + sqlite3_errmsg(cache_));
+      sqlite::Statement(*cache_,
+                        "INSERT OR REPLACE INTO embedding_cache (key, vector) VALUES (?1, ?2)")
+          .bind(1, key_of(t))
+          .bind_blob(2, v.data(), v.size() * sizeof(float))
+          .run();
     }
   }
   EmbeddingMatrix out(texts.size(), dim_);

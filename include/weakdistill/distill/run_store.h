@@ -8,14 +8,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-struct sqlite3;
-
 namespace weakdistill {
+
+namespace sqlite {
+class Database;
+}
 
 struct CandidateRecord {
   int round = 0;
@@ -55,7 +58,7 @@ class RunStore {
 
  private:
   std::string path_;
-  sqlite3* db_ = nullptr;
+  std::unique_ptr<sqlite::Database> db_;
 };
 
 }  // namespace weakdistill

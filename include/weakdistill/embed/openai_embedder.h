@@ -8,9 +8,9 @@
 #include <string>
 
 #include "weakdistill/embed/embedder.h"
+#include "weakdistill/core/sqlite.h"
 #include "weakdistill/net/http_client.h"
 
-struct sqlite3;
 
 namespace weakdistill {
 
@@ -53,7 +53,7 @@ class OpenAIEmbedder : public Embedder {
  private:
   OpenAIEmbedderOptions options_;
   std::unique_ptr<HttpClient> client_;
-  sqlite3* cache_ = nullptr;
+  std::unique_ptr<sqlite::Database> cache_;
   mutable std::mutex mutex_;  // guards cache_ and the learned dim
   mutable std::size_t dim_;
 };

@@ -11,9 +11,11 @@
 #include <optional>
 #include <string>
 
-struct sqlite3;
-
 namespace weakdistill {
+
+namespace sqlite {
+class Database;
+}
 
 // The cache key: SHA-256 (hex) of the canonical JSON (sorted keys, no spaces)
 // of `request` (the request body without volatile fields) and `ordinal`.
@@ -44,7 +46,7 @@ class ResponseCache {
 
  private:
   std::string path_;
-  sqlite3* db_ = nullptr;
+  std::unique_ptr<sqlite::Database> db_;
   mutable std::mutex mutex_;
 };
 
