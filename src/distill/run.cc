@@ -13,6 +13,7 @@
 #include "weakdistill/core/atomic_file.h"
 #include "weakdistill/core/dataset.h"
 #include "weakdistill/core/error.h"
+#include "weakdistill/core/failpoint.h"
 #include "weakdistill/core/jsonl.h"
 #include "weakdistill/core/progress.h"
 #include "weakdistill/distill/run_store.h"
@@ -271,6 +272,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     // The student's own per-epoch bars would bury the round lines: one line per round instead.
     const bool was_enabled = Progress::enabled();
     Progress::set_enabled(false);
+    failpoint("training");
     try {
       student->train(train_set, data.dev.samples);
     } catch (...) {
@@ -563,9 +565,11 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     write_lines(rdir / "accepted.jsonl", acc_lines);
     write_lines(rdir / "rejected.jsonl", rej_lines);
     write_json(rdir / "metrics.json", r);
+    failpoint("round_files_written");
     const bool improved = e > best_e;
     save_student(*student, round_student(round).string());
     store.commit_round(round, r, out.candidates);
+    failpoint("round_committed");
     rounds.push_back(r);
     if (improved) {
       best_e = e;

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "weakdistill/core/error.h"
+#include "weakdistill/core/failpoint.h"
 #include "weakdistill/core/options.h"
 
 namespace weakdistill {
@@ -189,7 +190,10 @@ std::vector<Generation> OpenAITeacher::generate(
             g.ok = true;
             u.prompt_tokens = g.prompt_tokens;
             u.completion_tokens = g.completion_tokens;
-            if (cache_) cache_->put(keys[i], cache_entry(g));
+            if (cache_) {
+              cache_->put(keys[i], cache_entry(g));
+              failpoint("teacher_reply_stored");
+            }
           } else {
             g.error = fmt::format("teacher at {}: {}", outcome.replica, why);
             u.failures = 1;

@@ -33,18 +33,7 @@ using testing::dataset;
 using testing::kA;
 using testing::kB;
 using testing::text_of;
-
-// An LLM that reasons, then writes a new text of the seed's label (the
-// built-in prompt's {format} carries the label); the request seed makes each
-// reply different.
-std::string responder(const nlohmann::json& request, int) {
-  const std::string prompt = request["messages"].back()["content"];
-  const bool is_a = prompt.find("\"label\": \"A\"") != std::string::npos;
-  const std::uint64_t seed = request.value("seed", 0);
-  return "先分析样本，再仿写。\n```json\n{\"text\": \"" +
-         text_of(is_a ? kA : kB, 100000 + seed, 7) + "\", \"label\": \"" + (is_a ? "A" : "B") +
-         "\"}\n```";
-}
+using testing::responder;
 
 std::string config(const FakeOpenAIServer& server, const TempDir& dir, int max_rounds) {
   return "task: classification\n"

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace weakdistill::testing {
@@ -37,6 +38,18 @@ inline std::string dataset(std::uint64_t first, int per_label) {
     out += "{\"text\": \"" + text_of(kB, first + i) + "\", \"label\": \"B\"}\n";
   }
   return out;
+}
+
+// An LLM that reasons, then writes a new text of the seed's label (the
+// built-in prompt's {format} carries the label); the request seed makes each
+// reply different.
+inline std::string responder(const nlohmann::json& request, int) {
+  const std::string prompt = request["messages"].back()["content"];
+  const bool is_a = prompt.find("\"label\": \"A\"") != std::string::npos;
+  const std::uint64_t seed = request.value("seed", 0);
+  return "先分析样本，再仿写。\n```json\n{\"text\": \"" +
+         text_of(is_a ? kA : kB, 100000 + seed, 7) + "\", \"label\": \"" + (is_a ? "A" : "B") +
+         "\"}\n```";
 }
 
 }  // namespace weakdistill::testing
