@@ -100,6 +100,32 @@ TEST_F(BiGruCrf, AutoEpochsReach400UpdatesOnSmallSets) {
   EXPECT_EQ(epochs, std::vector<int>(200, 200));
 }
 
+TEST_F(BiGruCrf, DevIsScoredEveryEpochUpTo100ThenAbout25Times) {
+  auto opts = tiny_options();
+  opts["epochs"] = 0;
+  opts["batch_size"] = 8;  // 200 epochs (above): scored every 8th, the last included
+  opts["hidden"] = 4;
+  const auto data = corpus();
+  const std::vector<Sample> dev(data.begin(), data.begin() + 4);
+  auto scored_epochs = [&](const nlohmann::json& o) {
+    auto student = make_student(Task::kNer, "bigru-crf", o);
+    std::vector<int> scored;
+    student->on_epoch = [&](const EpochReport& r) {
+      if (r.dev_metric >= 0) scored.push_back(r.epoch);
+    };
+    student->train(data, dev);
+    return scored;
+  };
+  std::vector<int> expected;
+  for (int e = 8; e <= 200; e += 8) expected.push_back(e);
+  EXPECT_EQ(scored_epochs(opts), expected);
+  opts["epochs"] = 7;
+  opts["dev_every"] = 3;
+  EXPECT_EQ(scored_epochs(opts), (std::vector<int>{3, 6, 7}));
+  opts["dev_every"] = 0;  // 7 epochs: every one
+  EXPECT_EQ(scored_epochs(opts), (std::vector<int>{1, 2, 3, 4, 5, 6, 7}));
+}
+
 TEST_F(BiGruCrf, SaveAndLoadGiveIdenticalPredictions) {
   weakdistill::testing::TempDir dir;
   auto opts = tiny_options();

@@ -38,7 +38,7 @@ struct EpochReport {
   int epoch = 0;                // 1-based
   int epochs = 0;               // planned
   double train_loss = 0;        // mean over the epoch
-  double dev_metric = -1;       // the task's E on dev; -1 when there is no dev set
+  double dev_metric = -1;       // the task's E on dev; -1 when there is no dev set or it was not scored this epoch
   std::string dev_metric_name;  // "accuracy", "f1", "rougeL"
   double seconds = 0;
 };

@@ -59,6 +59,10 @@ struct BiGruCrfOptions {
   // With a dev set: keep the weights of the epoch with the best dev entity F1
   // (the first on ties) rather than those of the last epoch.
   bool keep_best = true;
+  // Score dev (and consider keeping the weights) every this many epochs; 0 (auto) is every
+  // epoch up to 100 epochs, else about 25 times in all. A handful of sentences get hundreds
+  // of one-batch epochs (kAutoSteps), where scoring dev each time costs 100x the training.
+  int dev_every = 0;
 };
 
 constexpr int kAutoEpochs = 30;  // epochs 0: at least this many epochs,
@@ -216,6 +220,7 @@ class BiGruCrfStudent : public Student {
     r.get("clip", o.clip);
     r.get("min_count", o.min_count);
     r.get("keep_best", o.keep_best);
+    r.get("dev_every", o.dev_every);
     r.finish();
     const std::string& c = r.context();
     auto require = [&](bool ok, const char* key, const char* what) {
@@ -231,6 +236,7 @@ class BiGruCrfStudent : public Student {
     require(o.lr > 0, "lr", "must be more than 0");
     require(o.clip >= 0, "clip", "must be 0 (no clipping) or more");
     require(o.min_count >= 1, "min_count", "must be 1 or more");
+    require(o.dev_every >= 0, "dev_every", "must be 0 (auto) or more");
   }
 
   Task task() const override { return Task::kNer; }
@@ -249,6 +255,7 @@ class BiGruCrfStudent : public Student {
             {"clip", o.clip},
             {"min_count", o.min_count},
             {"keep_best", o.keep_best},
+            {"dev_every", o.dev_every},
             {"seed", common_.seed},
             {"threads", common_.threads}};
   }
@@ -305,6 +312,9 @@ class BiGruCrfStudent : public Student {
         options_.epochs > 0
             ? options_.epochs
             : std::max<int>(kAutoEpochs, (kAutoSteps + batches.size() - 1) / batches.size());
+    const int dev_every = options_.dev_every > 0 ? options_.dev_every
+                          : epochs <= 100         ? 1
+                                                  : (epochs + 24) / 25;
     for (int epoch = 1; epoch <= epochs; ++epoch) {
       const auto started = std::chrono::steady_clock::now();
       rng.shuffle(batch_order);
@@ -330,7 +340,7 @@ class BiGruCrfStudent : public Student {
       report.epoch = epoch;
       report.epochs = epochs;
       report.train_loss = loss_sum / static_cast<double>(data.size());
-      if (!dev.empty()) {
+      if (!dev.empty() && (epoch % dev_every == 0 || epoch == epochs)) {
         std::tie(report.dev_metric, report.dev_metric_name) =
             student_internal::dev_metric(Task::kNer, dev, predict(dev));
         if (options_.keep_best && report.dev_metric > best_f1) {
