@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "support/run.h"
+#include "support/run_folder.h"
 #include "support/synthetic.h"
 #include "support/temp_dir.h"
 #include "weakdistill/core/dataset.h"
@@ -23,12 +24,10 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::read_json;
 using testing::run_cli;
 using testing::TempDir;
 
-nlohmann::json read_json(const std::string& path) {
-  return nlohmann::json::parse(testing::read_file(path));
-}
 
 std::vector<std::string> lines_of(const std::string& path) {
   std::vector<std::string> out;
@@ -38,7 +37,7 @@ std::vector<std::string> lines_of(const std::string& path) {
 }
 
 // compare.json without what differs between equal runs (times live only in the runs).
-nlohmann::json comparable(nlohmann::json m) {
+nlohmann::json comparable_comparison(nlohmann::json m) {
   m.erase("config");
   return m;
 }
@@ -154,7 +153,7 @@ TEST_F(CompareCli, RunningAgainContinuesAndGivesTheSameResult) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("seed 2: distilled run already done"));
   EXPECT_THAT(r.err, Not(HasSubstr("training fasttext")));
-  EXPECT_EQ(comparable(read_json(out + "/compare.json")), comparable(first));
+  EXPECT_EQ(comparable_comparison(read_json(out + "/compare.json")), comparable_comparison(first));
 
   // As if stopped during seed 2: its loop lost its last round and metrics.json, and the labeled
   // arm never ran. The rerun resumes the loop and trains the labeled student again.
@@ -163,7 +162,7 @@ TEST_F(CompareCli, RunningAgainContinuesAndGivesTheSameResult) {
   r = run_cli(compare("--out '" + out + "'"));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("seed 2: resuming the distilled run"));
-  EXPECT_EQ(comparable(read_json(out + "/compare.json")), comparable(first));
+  EXPECT_EQ(comparable_comparison(read_json(out + "/compare.json")), comparable_comparison(first));
 }
 
 TEST_F(CompareCli, RefusesWhatItCannotCompareBeforeWritingAnything) {

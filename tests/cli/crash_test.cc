@@ -20,6 +20,7 @@
 
 #include "fake/fake_openai_server.h"
 #include "support/run.h"
+#include "support/run_folder.h"
 #include "support/synthetic.h"
 #include "support/temp_dir.h"
 #include "weakdistill/distill/run_store.h"
@@ -29,24 +30,14 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::FakeOpenAIServer;
+using testing::comparable;
+using testing::read_json;
 using testing::run_cli;
 using testing::TempDir;
 
 constexpr int kConcurrency = 4;
 
-nlohmann::json read_json(const std::string& path) {
-  return nlohmann::json::parse(testing::read_file(path));
-}
 
-// metrics.json without what may differ between equal runs (times, cache hits, HTTP counts).
-nlohmann::json comparable(nlohmann::json m) {
-  for (auto& r : m["rounds"]) {
-    r.erase("seconds");
-    r.erase("teacher");
-  }
-  m.erase("teacher");
-  return m;
-}
 
 class Crash : public ::testing::TestWithParam<const char*> {
  protected:

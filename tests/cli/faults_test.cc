@@ -9,6 +9,7 @@
 
 #include "fake/fake_openai_server.h"
 #include "support/run.h"
+#include "support/run_folder.h"
 #include "support/synthetic.h"
 #include "support/temp_dir.h"
 
@@ -17,21 +18,12 @@ namespace {
 
 using testing::Fault;
 using testing::FakeOpenAIServer;
+using testing::comparable;
+using testing::read_json;
 using testing::run_cli;
 using testing::TempDir;
 
-nlohmann::json read_json(const std::string& path) {
-  return nlohmann::json::parse(testing::read_file(path));
-}
 
-nlohmann::json comparable(nlohmann::json m) {
-  for (auto& r : m["rounds"]) {
-    r.erase("seconds");
-    r.erase("teacher");
-  }
-  m.erase("teacher");
-  return m;
-}
 
 class Faults : public ::testing::Test {
  protected:

@@ -2,6 +2,7 @@
 // the counts, resume asking nothing, and an interrupted-then-resumed run
 // equal to an uninterrupted one.
 #include "support/run.h"
+#include "support/run_folder.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -27,6 +28,8 @@ namespace {
 
 using testing::FakeOpenAIServer;
 using ::testing::HasSubstr;
+using testing::comparable;
+using testing::read_json;
 using testing::run_cli;
 using testing::TempDir;
 using testing::dataset;
@@ -60,19 +63,7 @@ std::string config(const FakeOpenAIServer& server, const TempDir& dir, int max_r
          std::to_string(max_rounds) + ", patience: 5, seed: 3}\n";
 }
 
-nlohmann::json read_json(const std::string& path) {
-  return nlohmann::json::parse(testing::read_file(path));
-}
 
-// metrics.json without what may differ between equal runs (times, cache hits).
-nlohmann::json comparable(nlohmann::json m) {
-  for (auto& r : m["rounds"]) {
-    r.erase("seconds");
-    r.erase("teacher");
-  }
-  m.erase("teacher");
-  return m;
-}
 
 class RunCli : public ::testing::Test {
  protected:
