@@ -56,6 +56,9 @@ Range data_range(const std::vector<double>& values, Range fallback) {
   return {lo - pad, hi + pad};
 }
 
+// The <svg> element's opening and the chart's title.
+std::string svg_open(const char* css_class, const std::string& title);
+
 }  // namespace
 
 std::string html_escape(const std::string& text) {
@@ -85,6 +88,17 @@ std::string html_escape(const std::string& text) {
   return out;
 }
 
+namespace {
+std::string svg_open(const char* css_class, const std::string& title) {
+  return fmt::format(
+             "<svg class=\"{}\" viewBox=\"0 0 {:.0f} {:.0f}\" width=\"{:.0f}\" height=\"{:.0f}\" "
+             "role=\"img\" aria-label=\"{}\">\n",
+             css_class, kWidth, kHeight, kWidth, kHeight, html_escape(title)) +
+         fmt::format("<text x=\"{:.1f}\" y=\"20\" class=\"title\">{}</text>\n", kLeft,
+                     html_escape(title));
+}
+}  // namespace
+
 std::string render_line_chart(const LineChart& chart) {
   const double plot_w = kWidth - kLeft - kRight;
   const double plot_h = kHeight - kTop - kBottom;
@@ -98,12 +112,7 @@ std::string render_line_chart(const LineChart& chart) {
   const auto px = [&](double x) { return kLeft + (x - xr.lo) / (xr.hi - xr.lo) * plot_w; };
   const auto py = [&](double y) { return kTop + plot_h - (y - yr.lo) / (yr.hi - yr.lo) * plot_h; };
 
-  std::string svg = fmt::format(
-      "<svg class=\"chart\" viewBox=\"0 0 {:.0f} {:.0f}\" width=\"{:.0f}\" height=\"{:.0f}\" "
-      "role=\"img\" aria-label=\"{}\">\n",
-      kWidth, kHeight, kWidth, kHeight, html_escape(chart.title));
-  svg += fmt::format("<text x=\"{:.1f}\" y=\"20\" class=\"title\">{}</text>\n", kLeft,
-                     html_escape(chart.title));
+  std::string svg = svg_open("chart", chart.title);
   // Axes.
   svg += fmt::format(
       "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#333\"/>\n",
@@ -240,12 +249,7 @@ std::string render_bar_chart(const BarChart& chart) {
   hi = std::ceil(hi / ys - 1e-9) * ys;
   const auto py = [&](double y) { return kTop + plot_h - y / hi * plot_h; };
 
-  std::string svg = fmt::format(
-      "<svg class=\"chart bars\" viewBox=\"0 0 {:.0f} {:.0f}\" width=\"{:.0f}\" height=\"{:.0f}\" "
-      "role=\"img\" aria-label=\"{}\">\n",
-      kWidth, kHeight, kWidth, kHeight, html_escape(chart.title));
-  svg += fmt::format("<text x=\"{:.1f}\" y=\"20\" class=\"title\">{}</text>\n", kLeft,
-                     html_escape(chart.title));
+  std::string svg = svg_open("chart bars", chart.title);
   for (long k = 0; k * ys <= hi + 1e-9; ++k) {
     const double v = k * ys;
     svg += fmt::format(
