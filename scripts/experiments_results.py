@@ -141,13 +141,23 @@ def main():
             for rd in rounds:
                 for k, n in rd.get("rejected", {}).items():
                     rej[k] = rej.get(k, 0) + n
+            # Dev far above test at the end, but not at round 0: samples written after dev
+            # samples carry dev's labels into training (distill.seed_from, docs/CONFIG.md).
+            head = {"classification": ("accuracy",), "ner": ("f1",),
+                    "summarization": ("rougeL", "f1")}[task]
+            gap0 = rounds[0]["dev_e"] - value(rounds[0]["test"], head)
+            gap = rounds[-1]["dev_e"] - value(rounds[-1]["test"], head)
+            leak = (f" Dev ends {100 * gap:.1f} points above test (round 0: {100 * gap0:.1f}): "
+                    "samples imitating dev samples carry dev's labels into training "
+                    "(`distill.seed_from: train_dev`), so dev is optimistic here and test is the "
+                    "figure to read." if gap - gap0 > 0.10 else "")
             verdicts.append(
                 f"- **{r}**: {why}, round 0 to round {rounds[-1]['round']}: "
                 + ("**agrees** with the paper's shape." if ok else "**differs** from the paper's shape.")
                 + f" {sum(rd['requested'] for rd in rounds)} requests, "
                 f"{sum(rd['accepted'] for rd in rounds)} accepted; rejected: "
                 + (", ".join(f"{k} {n}" for k, n in sorted(rej.items())) or "none")
-                + f"; {secs / 60:.1f} min.")
+                + f"; {secs / 60:.1f} min." + leak)
         w("")
         w("Command: `weakdistill run " + {"classification": "examples/cls-offline.yaml",
                                          "ner": "examples/ner-offline.yaml",
