@@ -45,6 +45,15 @@ Dataset read_bio(const std::string& path, std::size_t* repairs) {
     }
     if (!line.empty() && line.back() == '\r') line.pop_back();
     const std::string where = path + ":" + std::to_string(lineno);
+    // A line ending "\r\r\n" would leave a '\r' at the end of the tag: "O\r" is
+    // an unknown tag, but "B-PER\r" would make the type "PER\r", which no BIO file
+    // can hold (the reader drops one '\r'), so write_bio would change it (found by
+    // fuzzing).
+    if (!line.empty() && line.back() == '\r') {
+      throw InputError(where +
+                       ": a stray carriage return ends the line; lines must end in "
+                       "\\n or \\r\\n");
+    }
     if (line.empty()) {
       finish();
       continue;
@@ -108,6 +117,12 @@ std::vector<std::string> to_bio_tags(std::size_t length, const std::vector<Entit
 
 void write_bio(const std::string& path, const std::vector<Sample>& samples) {
   AtomicFile file(path);
+  // read_bio drops a byte order mark at the start of the file, so a first text that
+  // starts with U+FEFF (a BOM read as a token) needs one written before it, or it
+  // would not read back (found by fuzzing).
+  if (!samples.empty() && samples[0].text.starts_with("\xEF\xBB\xBF")) {
+    file.stream() << "\xEF\xBB\xBF";
+  }
   for (std::size_t k = 0; k < samples.size(); ++k) {
     const std::u32string text = utf8::decode(samples[k].text);
     for (char32_t c : text) {

@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "weakdistill/core/utf8.h"
+
 namespace weakdistill {
 
 OptionReader::OptionReader(const nlohmann::json& object, std::string context)
@@ -101,6 +103,12 @@ void OptionReader::read(const nlohmann::json& v, const char* key,
 nlohmann::json parse_assignments(const std::vector<std::string>& items) {
   nlohmann::json out = nlohmann::json::object();
   for (const std::string& item : items) {
+    // As parse_yaml() does for the file: a string that is not UTF-8 would make
+    // dump() throw in an error message, and to_yaml() would not write it back.
+    if (const auto bad = utf8::find_invalid(item)) {
+      throw UsageError("--set: item " + std::to_string(&item - items.data() + 1) +
+                       " is not valid UTF-8 (byte " + std::to_string(*bad + 1) + ")");
+    }
     const auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0) {
       throw UsageError("--set " + item + ": expected key=value");

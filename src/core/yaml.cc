@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <sstream>
 
 #include "weakdistill/core/error.h"
+#include "weakdistill/core/utf8.h"
 
 namespace weakdistill {
 namespace {
@@ -32,9 +34,29 @@ nlohmann::json scalar(const YAML::Node& node) {
   return s;
 }
 
-nlohmann::json convert(const YAML::Node& node, const std::string& name, int depth) {
+// What a document may expand to. An alias repeats its anchor's whole value, so
+// nine levels of ten aliases in 700 bytes would expand to 10^9 values and run out
+// of memory, and five levels (80,000 values) make to_yaml() take seconds, since
+// it parses every string it writes (both found while fuzzing). A config holds
+// hundreds of values.
+constexpr std::size_t kMaxValues = 10'000;
+constexpr std::size_t kMaxScalarBytes = std::size_t{16} << 20;
+struct Budget {
+  std::size_t values = 0;
+  std::size_t scalar_bytes = 0;
+};
+
+nlohmann::json convert(const YAML::Node& node, const std::string& name, int depth, Budget& budget) {
   if (depth > 64) {
     throw InputError(at(name, node.Mark().line + 1, "nesting deeper than 64 levels"));
+  }
+  ++budget.values;
+  if (node.IsScalar()) budget.scalar_bytes += node.Scalar().size();
+  if (budget.values > kMaxValues || budget.scalar_bytes > kMaxScalarBytes) {
+    throw InputError(at(name, node.Mark().line + 1,
+                        "the document expands to over " + std::to_string(kMaxValues) +
+                            " values or 16 MB of text (anchors and aliases repeat what "
+                            "they name)"));
   }
   switch (node.Type()) {
     case YAML::NodeType::Null:
@@ -44,7 +66,7 @@ nlohmann::json convert(const YAML::Node& node, const std::string& name, int dept
       return scalar(node);
     case YAML::NodeType::Sequence: {
       nlohmann::json out = nlohmann::json::array();
-      for (const auto& item : node) out.push_back(convert(item, name, depth + 1));
+      for (const auto& item : node) out.push_back(convert(item, name, depth + 1, budget));
       return out;
     }
     case YAML::NodeType::Map: {
@@ -57,7 +79,7 @@ nlohmann::json convert(const YAML::Node& node, const std::string& name, int dept
         if (out.contains(key)) {
           throw InputError(at(name, kv.first.Mark().line + 1, "duplicate key \"" + key + "\""));
         }
-        out[key] = convert(kv.second, name, depth + 1);
+        out[key] = convert(kv.second, name, depth + 1, budget);
       }
       return out;
     }
@@ -68,13 +90,24 @@ nlohmann::json convert(const YAML::Node& node, const std::string& name, int dept
 }  // namespace
 
 nlohmann::json parse_yaml(const std::string& text, const std::string& name) {
+  // yaml-cpp passes invalid UTF-8 through into scalars, and such a string breaks
+  // later: nlohmann's dump() throws on it (an error message quoting the value),
+  // and to_yaml() writes U+FFFD for it, so a run folder's config.yaml would not
+  // read back as the config it records. A config is UTF-8 text: say so here.
+  if (const auto bad = utf8::find_invalid(text)) {
+    const std::size_t line = std::count(text.begin(), text.begin() + *bad, '\n') + 1;
+    throw InputError(at(name, line,
+                        "invalid UTF-8 (byte " + std::to_string(*bad + 1) +
+                            " of the file); a config must be UTF-8 text"));
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw InputError(at(name, e.mark.line >= 0 ? e.mark.line + 1 : 0, e.msg));
   }
-  nlohmann::json j = convert(root, name, 0);
+  Budget budget;
+  nlohmann::json j = convert(root, name, 0, budget);
   if (j.is_null()) return nlohmann::json::object();
   return j;
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <system_error>
 
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/options.h"
@@ -21,7 +22,12 @@ nlohmann::json section(const nlohmann::json& config, const char* key) {
 }
 
 void check_path(const std::string& key, const std::string& path) {
-  if (!std::filesystem::is_regular_file(path)) throw InputError(key + ": no such file: " + path);
+  // The error_code overload: the other throws filesystem_error (not InputError) when
+  // stat() fails otherwise than "not found": a name too long, a loop of links, a
+  // folder it may not search (found by fuzzing).
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw InputError(key + ": no such file: " + path);
 }
 
 }  // namespace

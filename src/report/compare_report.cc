@@ -36,7 +36,7 @@ json read_comparison(const std::string& dir) {
   json m;
   try {
     m = json::parse(ss.str());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e400
     throw InputError(at(path, 0, std::string("not valid JSON: ") + e.what()));
   }
   if (!m.is_object() || !m.contains("task") || !m.contains("results") ||

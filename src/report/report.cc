@@ -75,7 +75,7 @@ std::vector<json> read_jsonl_objects(const fs::path& path) {
     if (line.empty()) continue;
     try {
       out.push_back(json::parse(line));
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e400
       throw InputError(at(path.string(), line_no, std::string("not valid JSON: ") + e.what()));
     }
   }
@@ -425,7 +425,7 @@ json read_metrics(const std::string& run_dir) {
   json m;
   try {
     m = json::parse(read_text(path));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e400
     throw InputError(at(path, 0, std::string("not valid JSON: ") + e.what()));
   }
   if (!m.is_object() || !m.contains("task") || !m["task"].is_string() || !m.contains("rounds") ||

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "weakdistill/core/jsonl.h"
 #include "weakdistill/core/utf8.h"
 
 namespace weakdistill {
@@ -352,6 +353,14 @@ ParsedReply parse_reply(Task task, std::string_view content, std::string_view fi
   std::string last_problem;            // why the latest object was not the answer
   for (auto it = objects.rbegin(); it != objects.rend(); ++it) {
     const std::string_view span = content.substr(it->first, it->second - it->first);
+    // A deep value would overflow the stack where an entity is printed in a
+    // message (dump() recurses; found while fuzzing).
+    if (json_nesting(span) > kMaxJsonNesting) {
+      if (last_problem.empty()) {
+        last_problem = "it nests deeper than " + std::to_string(kMaxJsonNesting) + " levels";
+      }
+      continue;
+    }
     json obj;
     try {
       obj = json::parse(escape_raw_controls(span));

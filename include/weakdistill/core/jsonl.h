@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "weakdistill/core/sample.h"
@@ -30,11 +31,22 @@ struct Dataset {
   std::vector<std::size_t> lines;  // 1-based line number of each sample in `path`
 };
 
+// Values nested deeper than this are refused by the readers (JSON Lines, teacher
+// replies): nlohmann parses without recursion but copies, compares and prints
+// values recursively, so a line of a million '[' would overflow the stack.
+inline constexpr std::size_t kMaxJsonNesting = 64;
+
+// The deepest nesting of arrays and objects in the JSON text `text` (0 for a
+// scalar, 1 for [1, 2], 2 for {"a": [1]}); strings are skipped, brackets need
+// not balance. Linear, without recursion.
+std::size_t json_nesting(std::string_view text);
+
 // Reads a JSON Lines file of `task` samples. Blank lines are skipped; a UTF-8
 // BOM and CRLF line ends are accepted. Throws InputError naming path:line and
 // the problem for: invalid UTF-8, a line that is not a JSON object, a missing
 // or mistyped field, entity offsets outside the text or not matching the
-// entity's "text", overlapping entities, an over-long line, an empty file.
+// entity's "text", overlapping entities, an over-long line, values nested deeper
+// than kMaxJsonNesting, an empty file.
 Dataset read_jsonl(const std::string& path, Task task, const ReadOptions& options = {});
 
 // Parses one line (already free of its line end) into a sample. `where` is

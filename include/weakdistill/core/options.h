@@ -60,7 +60,7 @@ class OptionReader {
 // Parses `key=value` assignments (`--set`) into a JSON object. Dotted keys
 // nest ("student.epochs=5" -> {"student": {"epochs": 5}}); values are read as
 // JSON when they parse as JSON (numbers, true/false, [1,2]) and as strings
-// otherwise. Throws UsageError on an item without '='.
+// otherwise. Throws UsageError on an item without '=' or not valid UTF-8.
 nlohmann::json parse_assignments(const std::vector<std::string>& items);
 
 // Merges `patch` into `target` recursively (objects merge, anything else replaces).

@@ -12,8 +12,9 @@ namespace weakdistill {
 // stay strings and are read as booleans where a boolean is expected), null
 // (~, null, empty), or strings; quoted scalars are always strings. Mappings
 // must have string keys and no duplicates. Throws InputError "path:line:
-// problem" on a syntax error, a duplicate key, an anchor/alias cycle or a
-// missing file; an empty file is an empty object.
+// problem" on invalid UTF-8, a syntax error, a duplicate key, an anchor/alias
+// cycle, aliases expanding to over 10,000 values (or 16 MB of text) or a missing
+// file; an empty file is an empty object.
 nlohmann::json read_yaml_file(const std::string& path);
 
 // The same for YAML text; `name` stands for the file in messages.

@@ -30,7 +30,8 @@ struct ParsedReply {
 //     object without the fields ({"confidence": 0.9}) does not hide an earlier answer;
 //   - classification {"text", "label"}; ner {"text", "entities": [{"text", "type"}]}
 //     (entities may be empty); summarization {"text", "summary"}. Values must be
-//     strings (a number label is accepted as its decimal text);
+//     strings (a number label is accepted as its decimal text). An object nested
+//     deeper than kMaxJsonNesting (core/jsonl.h) is not an answer;
 //   - no answer -> kEmptyText when some object held the task's field (label,
 //     entities, summary) but a missing or blank "text", else kUnparseable. The detail
 //     quotes the last object and says what it lacks, or the reply's end when it
