@@ -16,6 +16,7 @@ PACKAGES=(
   libtorch-dev libfasttext-dev fasttext libopenblas-dev
   python3 python3-nltk python3-numpy python3-torch python3-aiohttp
   chromium
+  clang libclang-rt-14-dev
 )
 
 if [[ "${WEAKDISTILL_SKIP_APT:-0}" != 1 ]]; then
