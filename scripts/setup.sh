@@ -13,7 +13,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libssl-dev openssl libcpp-httplib-dev zlib1g-dev libbrotli-dev
-  libtorch-dev libfasttext-dev fasttext libopenblas-dev
+  libtorch-dev libfasttext-dev fasttext libopenblas-dev libicu-dev
   python3 python3-nltk python3-numpy python3-torch python3-aiohttp
   chromium
   clang libclang-rt-14-dev

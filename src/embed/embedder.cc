@@ -4,6 +4,8 @@
 #include "weakdistill/core/options.h"
 #include "weakdistill/embed/hashing_embedder.h"
 #include "weakdistill/embed/openai_embedder.h"
+// The bge embedder lives with the libtorch students in libweakdistill_neural.so.
+#include "../student/kinds_internal.h"
 
 namespace weakdistill {
 
@@ -26,8 +28,8 @@ std::unique_ptr<Embedder> make_embedder(const nlohmann::json& config,
   if (kind == "openai") {
     return std::make_unique<OpenAIEmbedder>(read_openai_embedder_options(config), cache_path);
   }
-  throw InputError("embedder.kind: unknown kind \"" + kind +
-                   "\" (known: hashing, openai; bge comes later)");
+  if (kind == "bge") return student_internal::make_neural_embedder(config);
+  throw InputError("embedder.kind: unknown kind \"" + kind + "\" (known: hashing, openai, bge)");
 }
 
 }  // namespace weakdistill

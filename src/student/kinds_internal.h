@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "weakdistill/core/options.h"
+#include "weakdistill/embed/embedder.h"
 #include "weakdistill/student/student.h"
 
 namespace weakdistill::student_internal {
@@ -28,11 +29,16 @@ std::unique_ptr<Student> make_command(Task task, std::string_view kind,
 std::unique_ptr<Student> make_neural(Task task, std::string_view kind,
                                      const nlohmann::json& options);
 
+// The `bge` embedder from the same library (its `embedder` section as given).
+std::unique_ptr<Embedder> make_neural_embedder(const nlohmann::json& config);
+
 }  // namespace weakdistill::student_internal
 
-// The one symbol libweakdistill_neural.so exports: a new student of `kind`
-// (nullptr when the library has no such kind). Exceptions propagate.
+// The symbols libweakdistill_neural.so exports: a new student of `kind`
+// (nullptr when the library has no such kind), and a new `bge` embedder.
+// Exceptions propagate.
 extern "C" weakdistill::Student* weakdistill_neural_make(int task, const char* kind,
                                                          const nlohmann::json* options);
+extern "C" weakdistill::Embedder* weakdistill_neural_make_embedder(const nlohmann::json* config);
 
 namespace weakdistill::student_internal {}  // namespace weakdistill::student_internal

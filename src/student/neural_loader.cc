@@ -11,10 +11,12 @@ namespace weakdistill::student_internal {
 namespace {
 
 using MakeFn = Student* (*)(int, const char*, const nlohmann::json*);
+using MakeEmbedderFn = Embedder* (*)(const nlohmann::json*);
 
-MakeFn load_plugin() {
+// The plugin's handle, loaded once.
+void* load_plugin() {
   static std::once_flag once;
-  static MakeFn fn = nullptr;
+  static void* plugin = nullptr;
   static std::string error;
   std::call_once(once, [] {
     std::vector<std::string> candidates;
@@ -39,29 +41,38 @@ MakeFn load_plugin() {
         error += "\n  " + path + ": " + ::dlerror();
         continue;
       }
-      fn = reinterpret_cast<MakeFn>(::dlsym(handle, "weakdistill_neural_make"));
-      if (fn) return;
-      error += "\n  " + path + ": no weakdistill_neural_make symbol";
+      if (::dlsym(handle, "weakdistill_neural_make") &&
+          ::dlsym(handle, "weakdistill_neural_make_embedder")) {
+        plugin = handle;
+        return;
+      }
+      error += "\n  " + path + ": not this weakdistill's plugin (an entry point is missing)";
     }
   });
-  if (!fn) {
+  if (!plugin) {
     throw std::runtime_error(
         "the neural students need libweakdistill_neural.so (built with libtorch), which could not "
         "be loaded; set WEAKDISTILL_PLUGIN_DIR to its folder. Tried:" +
         error);
   }
-  return fn;
+  return plugin;
 }
 
 }  // namespace
 
 std::unique_ptr<Student> make_neural(Task task, std::string_view kind,
                                      const nlohmann::json& options) {
-  const MakeFn make = load_plugin();
+  const auto make = reinterpret_cast<MakeFn>(::dlsym(load_plugin(), "weakdistill_neural_make"));
   Student* s = make(static_cast<int>(task), std::string(kind).c_str(), &options);
   if (!s)
     throw std::logic_error("libweakdistill_neural.so has no student kind " + std::string(kind));
   return std::unique_ptr<Student>(s);
+}
+
+std::unique_ptr<Embedder> make_neural_embedder(const nlohmann::json& config) {
+  const auto make =
+      reinterpret_cast<MakeEmbedderFn>(::dlsym(load_plugin(), "weakdistill_neural_make_embedder"));
+  return std::unique_ptr<Embedder>(make(&config));
 }
 
 }  // namespace weakdistill::student_internal

@@ -34,9 +34,11 @@ const std::vector<KindEntry>& registry() {
   static const std::vector<KindEntry> kinds = {
       {Task::kClassification, "fasttext", &plain<&student_internal::make_fasttext>},
       {Task::kClassification, "textcnn", &student_internal::make_neural},
+      {Task::kClassification, "bert-cls", &student_internal::make_neural},
       {Task::kSummarization, "pointer-generator", &student_internal::make_neural},
       {Task::kSummarization, "lead", &plain<&student_internal::make_lead>},
       {Task::kNer, "bigru-crf", &student_internal::make_neural},
+      {Task::kNer, "bert-ner", &student_internal::make_neural},
       {Task::kClassification, "command", &student_internal::make_command},
       {Task::kNer, "command", &student_internal::make_command},
       {Task::kSummarization, "command", &student_internal::make_command},

@@ -1,0 +1,282 @@
+// The `bert-cls` classifier: a pretrained BERT / ERNIE encoder (bert.h)
+// fine-tuned with a linear layer on top, as Hugging Face's
+// BertForSequenceClassification:
+//   h = pooled(text)  (tanh(Dense(CLS)); `pooling: cls` takes the CLS state, `mean` the tokens'
+//   mean) y = W dropout(h) + b   [C] label scores; softmax: label probabilities
+// trained on cross-entropy with AdamW, linear warm-up and decay (bert_finetune.h).
+//
+// Model folder: weights.pt (encoder and head), labels.json, and the pretrained
+// folder's config.json, vocab.txt (and tokenizer_config.json), so that it loads
+// without the pretrained folder.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <numeric>
+#include <set>
+
+#include "bert.h"
+#include "bert_finetune.h"
+#include "kinds_internal.h"
+#include "neural_kinds.h"
+#include "torch_util.h"
+#include "weakdistill/core/error.h"
+#include "weakdistill/core/progress.h"
+#include "weakdistill/core/random.h"
+#include "weakdistill/text/vocabulary.h"
+
+namespace weakdistill::neural {
+namespace {
+
+using student_internal::BertEncoder;
+using student_internal::BertFineTuneOptions;
+
+class BertClassifierImpl : public torch::nn::Module {
+ public:
+  BertClassifierImpl(BertEncoder encoder, std::int64_t labels, double dropout, std::string pooling)
+      : pooling_(std::move(pooling)) {
+    encoder_ = register_module("encoder", std::move(encoder));
+    dropout_ = register_module("dropout", torch::nn::Dropout(dropout));
+    out_ = register_module("out", torch::nn::Linear(encoder_->config().hidden_size, labels));
+    torch::NoGradGuard no_grad;
+    out_->weight.normal_(0, 0.02);
+    out_->bias.zero_();
+  }
+
+  // Label scores [B, C].
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask) {
+    const torch::Tensor hidden = encoder_(ids, mask);
+    torch::Tensor h;
+    if (pooling_ == "pooler") {
+      h = encoder_->pool(hidden);
+    } else if (pooling_ == "cls") {
+      h = hidden.select(1, 0);
+    } else {  // mean over the tokens
+      const torch::Tensor m = mask.unsqueeze(2).to(hidden.dtype());
+      h = (hidden * m).sum(1) / m.sum(1);
+    }
+    return out_(dropout_(h));
+  }
+
+  BertEncoder& encoder() { return encoder_; }
+  torch::nn::Linear& out() { return out_; }
+
+ private:
+  std::string pooling_;
+  BertEncoder encoder_{nullptr};
+  torch::nn::Dropout dropout_{nullptr};
+  torch::nn::Linear out_{nullptr};
+};
+TORCH_MODULE(BertClassifier);
+
+class BertClsStudent : public Student {
+ public:
+  explicit BertClsStudent(const nlohmann::json& options) {
+    OptionReader r(options, "student");
+    common_ = student_internal::read_common(r);
+    student_internal::read_bert_finetune_options(r, options_);
+    r.get("pooling", pooling_);
+    r.finish();
+    if (options_.path.empty())
+      r.fail("path",
+             "required: a Hugging Face BERT folder (config.json, vocab.txt, model.safetensors)");
+    if (pooling_ != "pooler" && pooling_ != "cls" && pooling_ != "mean") {
+      r.fail("pooling", "must be pooler, cls or mean, not \"" + pooling_ + "\"");
+    }
+  }
+
+  Task task() const override { return Task::kClassification; }
+  std::string_view kind() const override { return "bert-cls"; }
+
+  nlohmann::json options() const override {
+    nlohmann::json j = student_internal::bert_finetune_json(options_);
+    j["pooling"] = pooling_;
+    j["seed"] = common_.seed;
+    j["threads"] = common_.threads;
+    return j;
+  }
+
+  void train(const std::vector<Sample>& train, const std::vector<Sample>& dev) override {
+    net_ = nullptr;
+    if (train.empty()) throw InputError("bert-cls: no training samples");
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < train.size(); ++i) {
+      if (train[i].label.empty()) {
+        throw InputError("bert-cls: training sample " + std::to_string(i + 1) + " has no label");
+      }
+      names.insert(train[i].label);
+    }
+    if (names.size() < 2) {
+      throw InputError("bert-cls: every training sample has the label '" + *names.begin() +
+                       "'; a classifier needs samples of at least two labels");
+    }
+    student_internal::configure_torch(common_);
+    student_internal::PretrainedBert bert = load_pretrained(options_.path);
+    folder_ = bert.folder;
+    tokenizer_ = bert.tokenizer;
+    labels_ = Vocabulary();
+    for (const std::string& n : names) labels_.add(n);
+    BertClassifier net(bert.encoder, static_cast<std::int64_t>(labels_.size()), options_.dropout,
+                       pooling_);
+
+    std::vector<std::vector<std::int64_t>> ids;
+    std::vector<std::int64_t> gold;
+    for (const Sample& s : train) {
+      ids.push_back(tokenizer_->encode_ids(s.text, max_length(bert.config)));
+      gold.push_back(labels_.id(s.label));
+    }
+    const int epochs = student_internal::bert_epochs(options_, train.size());
+    const int dev_every = student_internal::bert_dev_every(options_, epochs);
+    const auto batch = static_cast<std::size_t>(options_.batch_size);
+    const std::size_t per_epoch = (train.size() + batch - 1) / batch;
+    student_internal::BertOptimizer optimizer(*net->encoder(), {net->out()->weight},
+                                              {net->out()->bias}, options_,
+                                              static_cast<std::int64_t>(per_epoch) * epochs);
+    Rng rng(common_.seed);
+    std::vector<std::size_t> order(train.size());
+    std::iota(order.begin(), order.end(), 0);
+    double best = -1;
+    std::vector<torch::Tensor> best_weights;
+    for (int epoch = 1; epoch <= epochs; ++epoch) {
+      const auto started = std::chrono::steady_clock::now();
+      rng.shuffle(order);
+      net->train();
+      double loss_sum = 0;
+      Progress progress(fmt::format("epoch {}/{}", epoch, epochs), train.size(), "samples");
+      for (std::size_t start = 0; start < order.size(); start += batch) {
+        const std::size_t end = std::min(order.size(), start + batch);
+        std::vector<std::vector<std::int64_t>> rows;
+        std::vector<std::int64_t> targets;
+        for (std::size_t k = start; k < end; ++k) {
+          rows.push_back(ids[order[k]]);
+          targets.push_back(gold[order[k]]);
+        }
+        const auto [x, mask] = student_internal::pad_ids(rows, tokenizer_->pad_id());
+        const torch::Tensor loss = torch::nn::functional::cross_entropy(
+            net(x, mask), torch::tensor(targets, torch::kInt64));
+        loss.backward();
+        optimizer.step();
+        loss_sum += loss.item<double>() * static_cast<double>(end - start);
+        progress.advance(end - start,
+                         fmt::format("loss {:.4f}", loss_sum / static_cast<double>(end)));
+      }
+      progress.finish();
+      EpochReport report;
+      report.epoch = epoch;
+      report.epochs = epochs;
+      report.train_loss = loss_sum / static_cast<double>(train.size());
+      if (!dev.empty() && (epoch % dev_every == 0 || epoch == epochs)) {
+        std::tie(report.dev_metric, report.dev_metric_name) =
+            student_internal::dev_metric(Task::kClassification, dev, infer(*net, dev));
+        if (options_.keep_best && report.dev_metric > best) {
+          best = report.dev_metric;
+          best_weights = student_internal::snapshot(net->parameters());
+        }
+      }
+      report.seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      if (on_epoch) on_epoch(report);
+    }
+    if (!best_weights.empty()) student_internal::restore(net->parameters(), best_weights);
+    net->eval();
+    config_ = bert.config;
+    net_ = net;
+  }
+
+  std::vector<Prediction> predict(const std::vector<Sample>& inputs) override {
+    if (!net_) throw std::logic_error("bert-cls: predict() before train() or load");
+    student_internal::set_torch_threads(common_);
+    return infer(*net_, inputs);
+  }
+
+  void save_files(const std::string& dir) const override {
+    if (!net_) throw std::logic_error("bert-cls: save before train() or load");
+    student_internal::copy_bert_files(folder_, dir);
+    labels_.save(dir + "/labels.json");
+    student_internal::save_module(*net_, dir + "/weights.pt");
+  }
+
+  void load_files(const std::string& dir) override {
+    net_ = nullptr;
+    student_internal::PretrainedBert bert = student_internal::load_pretrained_bert(dir, false);
+    labels_ = Vocabulary::load(dir + "/labels.json");
+    if (labels_.size() < 2) throw InputError(dir + "/labels.json: fewer than two labels");
+    BertClassifier net(bert.encoder, static_cast<std::int64_t>(labels_.size()), options_.dropout,
+                       pooling_);
+    student_internal::load_module(*net, dir + "/weights.pt");
+    net->eval();
+    folder_ = student_internal::BertFolder{dir + "/config.json", dir + "/vocab.txt", "",
+                                           bert.folder.tokenizer_config_path};
+    tokenizer_ = bert.tokenizer;
+    config_ = bert.config;
+    net_ = net;
+  }
+
+ private:
+  // The pretrained folder, with errors that say which option named it.
+  static student_internal::PretrainedBert load_pretrained(const std::string& path) {
+    try {
+      return student_internal::load_pretrained_bert(path);
+    } catch (const InputError& e) {
+      throw InputError(std::string("student.path: ") + e.what());
+    }
+  }
+
+  std::size_t max_length(const student_internal::BertConfig& c) const {
+    return static_cast<std::size_t>(
+        std::min<std::int64_t>(options_.max_length, c.max_position_embeddings));
+  }
+
+  // Predictions in eval mode (restored afterwards), similar lengths batched together.
+  std::vector<Prediction> infer(BertClassifierImpl& net, const std::vector<Sample>& inputs) const {
+    const bool was_training = net.is_training();
+    net.eval();
+    torch::InferenceMode inference;
+    std::vector<std::vector<std::int64_t>> ids;
+    for (const Sample& s : inputs) {
+      ids.push_back(tokenizer_->encode_ids(s.text, max_length(net.encoder()->config())));
+    }
+    std::vector<std::size_t> order(inputs.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return ids[a].size() < ids[b].size(); });
+    std::vector<Prediction> out(inputs.size());
+    constexpr std::size_t kBatch = 64;
+    for (std::size_t start = 0; start < order.size(); start += kBatch) {
+      const std::size_t end = std::min(order.size(), start + kBatch);
+      std::vector<std::vector<std::int64_t>> rows;
+      for (std::size_t k = start; k < end; ++k) rows.push_back(ids[order[k]]);
+      const auto [x, mask] = student_internal::pad_ids(rows, tokenizer_->pad_id());
+      const torch::Tensor probs = torch::softmax(net.forward(x, mask).to(torch::kFloat64), 1);
+      const auto p = probs.accessor<double, 2>();
+      for (std::size_t k = start; k < end; ++k) {
+        const auto row = static_cast<std::int64_t>(k - start);
+        Prediction& pred = out[order[k]];
+        std::int64_t best = 0;  // ties: the first label in name order
+        for (std::int64_t j = 0; j < p.size(1); ++j) {
+          pred.label_probs[labels_.token(j)] = p[row][j];
+          if (p[row][j] > p[row][best]) best = j;
+        }
+        pred.label = labels_.token(best);
+      }
+    }
+    if (was_training) net.train();
+    return out;
+  }
+
+  BertFineTuneOptions options_;
+  std::string pooling_ = "pooler";  // pooler (BertForSequenceClassification), cls or mean
+  CommonOptions common_;
+  student_internal::BertFolder folder_;
+  student_internal::BertConfig config_;
+  std::shared_ptr<BertTokenizer> tokenizer_;
+  Vocabulary labels_;  // in name order
+  BertClassifier net_{nullptr};
+};
+
+}  // namespace
+
+std::unique_ptr<Student> make_bert_cls(const nlohmann::json& options) {
+  return std::make_unique<BertClsStudent>(options);
+}
+
+}  // namespace weakdistill::neural

@@ -1,0 +1,387 @@
+// The `bert-ner` tagger: a pretrained BERT / ERNIE encoder (bert.h) with a
+// linear layer to tag scores and a BIO-constrained linear-chain CRF (crf.h),
+// fine-tuned with AdamW, linear warm-up and decay (bert_finetune.h) on the
+// CRF's negative log-likelihood.
+//
+// Tags are per WordPiece token. A token takes part in an entity when its span
+// (the code points it came from) overlaps the entity's: the first such token is
+// B-X, the others I-X. A decoded run B-X I-X... becomes the entity from the
+// first token's start to the last one's end. In Chinese every character is a
+// token, so spans are exact; a Latin word split into pieces keeps its pieces
+// together. [CLS] and [SEP] are fed to the encoder but not tagged.
+//
+// A text longer than max_length - 2 tokens is read in consecutive windows of
+// that many tokens, in training and prediction alike (an entity cut by a window
+// border becomes two).
+//
+// Model folder: weights.pt (encoder, head, CRF), tags.json, and the pretrained
+// folder's config.json, vocab.txt (and tokenizer_config.json).
+#include <fmt/format.h>
+
+#include <chrono>
+#include <numeric>
+#include <set>
+
+#include "bert.h"
+#include "bert_finetune.h"
+#include "crf.h"
+#include "kinds_internal.h"
+#include "neural_kinds.h"
+#include "torch_util.h"
+#include "weakdistill/core/error.h"
+#include "weakdistill/core/progress.h"
+#include "weakdistill/core/random.h"
+#include "weakdistill/core/utf8.h"
+#include "weakdistill/text/vocabulary.h"
+
+namespace weakdistill::neural {
+namespace {
+
+using student_internal::BertEncoder;
+using student_internal::Crf;
+
+class BertTaggerImpl : public torch::nn::Module {
+ public:
+  BertTaggerImpl(BertEncoder encoder, std::int64_t tags, double dropout) {
+    encoder_ = register_module("encoder", std::move(encoder));
+    dropout_ = register_module("dropout", torch::nn::Dropout(dropout));
+    out_ = register_module("out", torch::nn::Linear(encoder_->config().hidden_size, tags));
+    crf_ = register_module("crf", Crf(tags));
+    torch::NoGradGuard no_grad;
+    out_->weight.normal_(0, 0.02);
+    out_->bias.zero_();
+  }
+
+  // Tag scores [B, L-2, T] of the tokens between [CLS] and [SEP] (padded
+  // rows: L-2 is the longest window).
+  torch::Tensor emissions(const torch::Tensor& ids, const torch::Tensor& mask) {
+    const torch::Tensor hidden = encoder_(ids, mask);
+    return out_(dropout_(hidden.slice(1, 1, hidden.size(1) - 1)));
+  }
+
+  BertEncoder& encoder() { return encoder_; }
+  torch::nn::Linear& out() { return out_; }
+  Crf& crf() { return crf_; }
+
+ private:
+  BertEncoder encoder_{nullptr};
+  torch::nn::Dropout dropout_{nullptr};
+  torch::nn::Linear out_{nullptr};
+  Crf crf_{nullptr};
+};
+TORCH_MODULE(BertTagger);
+
+// One window of a text: its tokens (without [CLS]/[SEP]) and, in training, their tags.
+struct Window {
+  std::size_t sample = 0;
+  std::vector<BertToken> tokens;
+  std::vector<std::int64_t> tags;
+};
+
+class BertNerStudent : public Student {
+ public:
+  explicit BertNerStudent(const nlohmann::json& options) {
+    OptionReader r(options, "student");
+    common_ = student_internal::read_common(r);
+    options_.head_lr = 1e-3;  // the CRF's transitions start at 0 and need more than 5e-5
+    options_.max_length = 256;
+    student_internal::read_bert_finetune_options(r, options_);
+    r.finish();
+    if (options_.path.empty())
+      r.fail("path",
+             "required: a Hugging Face BERT folder (config.json, vocab.txt, model.safetensors)");
+  }
+
+  Task task() const override { return Task::kNer; }
+  std::string_view kind() const override { return "bert-ner"; }
+
+  nlohmann::json options() const override {
+    nlohmann::json j = student_internal::bert_finetune_json(options_);
+    j["seed"] = common_.seed;
+    j["threads"] = common_.threads;
+    return j;
+  }
+
+  void train(const std::vector<Sample>& train, const std::vector<Sample>& dev) override {
+    net_ = nullptr;
+    if (train.empty()) throw InputError("bert-ner: no training samples");
+    std::set<std::string> types;
+    for (const Sample& s : train) {
+      for (const Entity& e : s.entities) types.insert(e.type);
+    }
+    if (types.empty()) {
+      throw InputError(
+          "bert-ner: the training samples hold no entities, so there is nothing to learn");
+    }
+    student_internal::configure_torch(common_);
+    student_internal::PretrainedBert bert;
+    try {
+      bert = student_internal::load_pretrained_bert(options_.path);
+    } catch (const InputError& e) {
+      throw InputError(std::string("student.path: ") + e.what());
+    }
+    folder_ = bert.folder;
+    tokenizer_ = bert.tokenizer;
+    tags_ = Vocabulary({"O"});
+    for (const auto& t : types) {
+      tags_.add("B-" + t);
+      tags_.add("I-" + t);
+    }
+    BertTagger net(bert.encoder, static_cast<std::int64_t>(tags_.size()), options_.dropout);
+    net->crf()->set_allowed(student_internal::bio_allowed(tags_.tokens()));
+
+    std::vector<Window> windows;
+    for (std::size_t i = 0; i < train.size(); ++i) {
+      for (Window& w : split(i, train[i].text, bert.config)) {
+        w.tags = tags_of(w.tokens, train[i].entities);
+        windows.push_back(std::move(w));
+      }
+    }
+    if (windows.empty())
+      throw InputError("bert-ner: every training text is empty after tokenization");
+
+    const int epochs = student_internal::bert_epochs(options_, windows.size());
+    const int dev_every = student_internal::bert_dev_every(options_, epochs);
+    const auto batch = static_cast<std::size_t>(options_.batch_size);
+    const std::size_t per_epoch = (windows.size() + batch - 1) / batch;
+    std::vector<torch::Tensor> head_weights = {net->out()->weight};
+    std::vector<torch::Tensor> head_plain = {net->out()->bias};
+    for (const auto& p : net->crf()->parameters()) head_plain.push_back(p);
+    student_internal::BertOptimizer optimizer(*net->encoder(), head_weights, head_plain, options_,
+                                              static_cast<std::int64_t>(per_epoch) * epochs);
+    Rng rng(common_.seed);
+    std::vector<std::size_t> order(windows.size());
+    std::iota(order.begin(), order.end(), 0);
+    double best = -1;
+    std::vector<torch::Tensor> best_weights;
+    for (int epoch = 1; epoch <= epochs; ++epoch) {
+      const auto started = std::chrono::steady_clock::now();
+      rng.shuffle(order);
+      net->train();
+      double loss_sum = 0;
+      std::size_t seen = 0;
+      Progress progress(fmt::format("epoch {}/{}", epoch, epochs), windows.size(), "windows");
+      for (std::size_t start = 0; start < order.size(); start += batch) {
+        const std::size_t end = std::min(order.size(), start + batch);
+        std::vector<const Window*> items;
+        for (std::size_t k = start; k < end; ++k) items.push_back(&windows[order[k]]);
+        const auto [x, mask] = student_internal::pad_ids(rows_of(items), tokenizer_->pad_id());
+        const auto [tags, tag_mask] = tags_tensor(items);
+        const torch::Tensor nll = net->crf()->nll(net->emissions(x, mask), tags, tag_mask);  // [B]
+        nll.mean().backward();
+        optimizer.step();
+        loss_sum += nll.sum().item<double>();
+        seen += items.size();
+        progress.advance(items.size(),
+                         fmt::format("loss {:.4f}", loss_sum / static_cast<double>(seen)));
+      }
+      progress.finish();
+      EpochReport report;
+      report.epoch = epoch;
+      report.epochs = epochs;
+      report.train_loss = loss_sum / static_cast<double>(windows.size());
+      if (!dev.empty() && (epoch % dev_every == 0 || epoch == epochs)) {
+        std::tie(report.dev_metric, report.dev_metric_name) =
+            student_internal::dev_metric(Task::kNer, dev, infer(*net, dev));
+        if (options_.keep_best && report.dev_metric > best) {
+          best = report.dev_metric;
+          best_weights = student_internal::snapshot(net->parameters());
+        }
+      }
+      report.seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      if (on_epoch) on_epoch(report);
+    }
+    if (!best_weights.empty()) student_internal::restore(net->parameters(), best_weights);
+    net->eval();
+    net_ = net;
+  }
+
+  std::vector<Prediction> predict(const std::vector<Sample>& inputs) override {
+    if (!net_) throw std::logic_error("bert-ner: predict() before train() or load");
+    student_internal::set_torch_threads(common_);
+    return infer(*net_, inputs);
+  }
+
+  void save_files(const std::string& dir) const override {
+    if (!net_) throw std::logic_error("bert-ner: save before train() or load");
+    student_internal::copy_bert_files(folder_, dir);
+    tags_.save(dir + "/tags.json");
+    student_internal::save_module(*net_, dir + "/weights.pt");
+  }
+
+  void load_files(const std::string& dir) override {
+    net_ = nullptr;
+    student_internal::PretrainedBert bert = student_internal::load_pretrained_bert(dir, false);
+    tags_ = Vocabulary::load(dir + "/tags.json");
+    if (tags_.size() < 1 || tags_.token(0) != "O")
+      throw InputError(dir + "/tags.json: tag 0 must be O");
+    student_internal::BioAllowed allowed;
+    try {
+      allowed = student_internal::bio_allowed(tags_.tokens());
+    } catch (const std::exception& e) {
+      throw InputError(dir + "/tags.json: " + e.what());
+    }
+    BertTagger net(bert.encoder, static_cast<std::int64_t>(tags_.size()), options_.dropout);
+    net->crf()->set_allowed(allowed);
+    student_internal::load_module(*net, dir + "/weights.pt");
+    net->eval();
+    folder_ = student_internal::BertFolder{dir + "/config.json", dir + "/vocab.txt", "",
+                                           bert.folder.tokenizer_config_path};
+    tokenizer_ = bert.tokenizer;
+    net_ = net;
+  }
+
+ private:
+  // The windows of `text`: its tokens in runs of at most max_length - 2.
+  std::vector<Window> split(std::size_t sample, const std::string& text,
+                            const student_internal::BertConfig& config) const {
+    const std::size_t width = static_cast<std::size_t>(std::min<std::int64_t>(
+                                  options_.max_length, config.max_position_embeddings)) -
+                              2;
+    std::vector<BertToken> all = tokenizer_->encode(text, std::numeric_limits<std::size_t>::max());
+    std::vector<Window> out;
+    for (std::size_t i = 1; i + 1 < all.size(); i += width) {  // skip [CLS] and [SEP]
+      Window w;
+      w.sample = sample;
+      w.tokens.assign(
+          all.begin() + static_cast<std::ptrdiff_t>(i),
+          all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size() - 1, i + width)));
+      out.push_back(std::move(w));
+    }
+    return out;
+  }
+
+  // B-X for the first token overlapping entity X, I-X for the next ones; a
+  // window that starts inside an entity starts it with B-X.
+  std::vector<std::int64_t> tags_of(const std::vector<BertToken>& tokens,
+                                    const std::vector<Entity>& entities) const {
+    std::vector<std::int64_t> tags(tokens.size(), 0);
+    std::size_t e = 0;
+    const Entity* previous = nullptr;
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      while (e < entities.size() && entities[e].end <= tokens[i].begin) ++e;
+      const Entity* in = nullptr;
+      if (e < entities.size() && entities[e].start < tokens[i].end) in = &entities[e];
+      if (in) tags[i] = tags_.id((in == previous ? "I-" : "B-") + in->type);
+      previous = in;
+    }
+    return tags;
+  }
+
+  std::vector<std::vector<std::int64_t>> rows_of(const std::vector<const Window*>& items) const {
+    std::vector<std::vector<std::int64_t>> rows;
+    for (const Window* w : items) {
+      std::vector<std::int64_t> r = {tokenizer_->cls_id()};
+      for (const BertToken& t : w->tokens) r.push_back(t.id);
+      r.push_back(tokenizer_->sep_id());
+      rows.push_back(std::move(r));
+    }
+    return rows;
+  }
+
+  // Gold tags [B, L-2] (0 = O where padding) and their mask.
+  static std::pair<torch::Tensor, torch::Tensor> tags_tensor(
+      const std::vector<const Window*>& items) {
+    std::size_t longest = 1;
+    for (const Window* w : items) longest = std::max(longest, w->tokens.size());
+    const auto b = static_cast<std::int64_t>(items.size());
+    torch::Tensor tags = torch::zeros({b, static_cast<std::int64_t>(longest)}, torch::kInt64);
+    torch::Tensor mask = torch::zeros({b, static_cast<std::int64_t>(longest)}, torch::kBool);
+    auto ta = tags.accessor<std::int64_t, 2>();
+    auto ma = mask.accessor<bool, 2>();
+    for (std::int64_t i = 0; i < b; ++i) {
+      const Window& w = *items[static_cast<std::size_t>(i)];
+      for (std::size_t j = 0; j < w.tokens.size(); ++j) {
+        ta[i][static_cast<std::int64_t>(j)] = w.tags[j];
+        ma[i][static_cast<std::int64_t>(j)] = true;
+      }
+    }
+    return {tags, mask};
+  }
+
+  std::vector<Prediction> infer(BertTaggerImpl& net, const std::vector<Sample>& inputs) const {
+    const bool was_training = net.is_training();
+    net.eval();
+    torch::InferenceMode inference;
+    std::vector<Window> windows;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      for (Window& w : split(i, inputs[i].text, net.encoder()->config()))
+        windows.push_back(std::move(w));
+    }
+    std::vector<std::size_t> order(windows.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return windows[a].tokens.size() < windows[b].tokens.size();
+    });
+    std::vector<std::vector<std::int64_t>> decoded(windows.size());
+    std::vector<double> log_prob(windows.size());
+    constexpr std::size_t kBatch = 64;
+    for (std::size_t start = 0; start < order.size(); start += kBatch) {
+      const std::size_t end = std::min(order.size(), start + kBatch);
+      std::vector<const Window*> items;
+      std::vector<std::int64_t> lengths;
+      for (std::size_t k = start; k < end; ++k) {
+        items.push_back(&windows[order[k]]);
+        lengths.push_back(static_cast<std::int64_t>(windows[order[k]].tokens.size()));
+      }
+      const auto [x, mask] = student_internal::pad_ids(rows_of(items), tokenizer_->pad_id());
+      const auto paths = net.crf()->decode(net.emissions(x, mask), lengths);
+      for (std::size_t k = start; k < end; ++k) {
+        decoded[order[k]] = paths[k - start].tags;
+        log_prob[order[k]] = paths[k - start].score - paths[k - start].log_z;
+      }
+    }
+    // Windows are in text order, so each text's entities come out sorted.
+    std::vector<Prediction> out(inputs.size());
+    std::vector<std::u32string> text(inputs.size());
+    std::vector<bool> decoded_text(inputs.size(), false);
+    for (std::size_t w = 0; w < windows.size(); ++w) {
+      const std::size_t s = windows[w].sample;
+      if (!decoded_text[s]) {
+        text[s] = utf8::decode(inputs[s].text);
+        decoded_text[s] = true;
+      }
+      Prediction& p = out[s];
+      p.log_prob += log_prob[w];
+      bool open = false;
+      for (std::size_t i = 0; i < decoded[w].size(); ++i) {
+        const std::string& tag = tags_.token(decoded[w][i]);
+        const BertToken& t = windows[w].tokens[i];
+        // Two pieces of one character (a letter that lower-cases to two) share
+        // a span: a B there continues the entity, which must not overlap the next.
+        const bool shared = !p.entities.empty() && t.begin < p.entities.back().end;
+        if (tag[0] == 'B' && !shared) {
+          p.entities.push_back(Entity{t.begin, t.end, tag.substr(2), ""});
+          open = true;
+        } else if ((tag[0] == 'I' && open) || shared) {
+          p.entities.back().end = t.end;
+        } else {
+          open = false;
+        }
+      }
+    }
+    for (std::size_t s = 0; s < out.size(); ++s) {
+      for (Entity& e : out[s].entities) {
+        e.text = utf8::encode(std::u32string_view(text[s]).substr(e.start, e.end - e.start));
+      }
+    }
+    if (was_training) net.train();
+    return out;
+  }
+
+  student_internal::BertFineTuneOptions options_;
+  CommonOptions common_;
+  student_internal::BertFolder folder_;
+  std::shared_ptr<BertTokenizer> tokenizer_;
+  Vocabulary tags_;  // O, then B-X and I-X for every entity type X of train in byte order
+  BertTagger net_{nullptr};
+};
+
+}  // namespace
+
+std::unique_ptr<Student> make_bert_ner(const nlohmann::json& options) {
+  return std::make_unique<BertNerStudent>(options);
+}
+
+}  // namespace weakdistill::neural
