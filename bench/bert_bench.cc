@@ -122,7 +122,7 @@ int main(int argc, char** argv) try {
   auto pass = [&] {
     std::size_t row = 0;
     for (const auto& [x, m] : batches) {
-      torch::Tensor cls = bert.encoder->forward(x, m).select(1, 0);
+      torch::Tensor cls = bert.encoder->forward_cls(x, m);
       cls = (cls / cls.norm(2, 1, true)).contiguous();
       std::copy_n(cls.data_ptr<float>(), cls.numel(),
                   vectors.data() + row * static_cast<std::size_t>(bert.config.hidden_size));

@@ -113,6 +113,17 @@ TEST_P(BertReference, HiddenStatesPooledAndClsVectorsAgreeWithin1e4) {
   if (v.pooler) {
     EXPECT_LT(max_diff(bert.encoder->pool(last), read_npy(tmp.file("ref/pooled.npy")), ids), 1e-4);
   }
+  // The [CLS]-only last layer gives the same [CLS] state and pooled vector.
+  const torch::Tensor cls_only =
+      bert.encoder->forward_cls(to_tensor(ids.rows), to_tensor(ids.mask));
+  EXPECT_LT(max_diff(cls_only / cls_only.norm(2, 1, true),
+                     read_npy(tmp.file("ref/cls_normalized.npy")), ids),
+            1e-4);
+  EXPECT_LT((cls_only - cls).abs().max().item<double>(), 1e-5);
+  if (v.pooler) {
+    EXPECT_LT(max_diff(bert.encoder->pool(cls_only), read_npy(tmp.file("ref/pooled.npy")), ids),
+              1e-4);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

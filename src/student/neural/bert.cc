@@ -229,6 +229,15 @@ torch::Tensor BertEncoderImpl::activation(const torch::Tensor& x) const {
 
 torch::Tensor BertEncoderImpl::forward(const torch::Tensor& ids, const torch::Tensor& mask,
                                        std::vector<torch::Tensor>* all_layers) {
+  return run(ids, mask, all_layers, false);
+}
+
+torch::Tensor BertEncoderImpl::forward_cls(const torch::Tensor& ids, const torch::Tensor& mask) {
+  return run(ids, mask, nullptr, true).select(1, 0);
+}
+
+torch::Tensor BertEncoderImpl::run(const torch::Tensor& ids, const torch::Tensor& mask,
+                                   std::vector<torch::Tensor>* all_layers, bool cls_only) {
   const auto& c = config_;
   const std::int64_t batch = ids.size(0), length = ids.size(1);
   if (length > c.max_position_embeddings) {
@@ -250,11 +259,16 @@ torch::Tensor BertEncoderImpl::forward(const torch::Tensor& ids, const torch::Te
                                      .mul(std::numeric_limits<float>::lowest())
                                      .view({batch, 1, 1, length});
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  auto split = [&](const torch::Tensor& t) {  // [B, L, H] -> [B, heads, L, d]
-    return t.view({batch, length, heads, d}).transpose(1, 2);
+  auto split = [&](const torch::Tensor& t) {  // [B, n, H] -> [B, heads, n, d]
+    return t.view({batch, t.size(1), heads, d}).transpose(1, 2);
   };
-  for (Layer& l : layers_) {
-    const torch::Tensor q = split(l.query(x)).mul(scale);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    Layer& l = layers_[i];
+    // Only [CLS] is read after the last layer: there its queries, output and
+    // feed-forward are computed for position 0 alone (keys and values still
+    // for every position), the same vector for less work.
+    const torch::Tensor in = cls_only && i + 1 == layers_.size() ? x.slice(1, 0, 1) : x;
+    const torch::Tensor q = split(l.query(in)).mul(scale);
     const torch::Tensor k = split(l.key(x));
     const torch::Tensor v = split(l.value(x));
     torch::Tensor probs = torch::softmax(torch::matmul(q, k.transpose(-1, -2)) + additive, -1);
@@ -262,8 +276,8 @@ torch::Tensor BertEncoderImpl::forward(const torch::Tensor& ids, const torch::Te
       probs = torch::dropout(probs, c.attention_probs_dropout_prob, true);
     }
     const torch::Tensor context =
-        torch::matmul(probs, v).transpose(1, 2).reshape({batch, length, c.hidden_size});
-    const torch::Tensor a = l.attention_norm(x + dropout_(l.attention_out(context)));
+        torch::matmul(probs, v).transpose(1, 2).reshape({batch, in.size(1), c.hidden_size});
+    const torch::Tensor a = l.attention_norm(in + dropout_(l.attention_out(context)));
     x = l.output_norm(a + dropout_(l.output(activation(l.intermediate(a)))));
     if (all_layers) all_layers->push_back(x);
   }
@@ -271,7 +285,7 @@ torch::Tensor BertEncoderImpl::forward(const torch::Tensor& ids, const torch::Te
 }
 
 torch::Tensor BertEncoderImpl::pool(const torch::Tensor& last_hidden) {
-  return torch::tanh(pooler_(last_hidden.select(1, 0)));
+  return torch::tanh(pooler_(last_hidden.dim() == 3 ? last_hidden.select(1, 0) : last_hidden));
 }
 
 BertLoadReport load_bert_weights(BertEncoderImpl& encoder, const SafetensorsFile& file,

@@ -44,15 +44,14 @@ class BertClassifierImpl : public torch::nn::Module {
 
   // Label scores [B, C].
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask) {
-    const torch::Tensor hidden = encoder_(ids, mask);
     torch::Tensor h;
-    if (pooling_ == "pooler") {
-      h = encoder_->pool(hidden);
-    } else if (pooling_ == "cls") {
-      h = hidden.select(1, 0);
-    } else {  // mean over the tokens
+    if (pooling_ == "mean") {  // over the tokens
+      const torch::Tensor hidden = encoder_(ids, mask);
       const torch::Tensor m = mask.unsqueeze(2).to(hidden.dtype());
       h = (hidden * m).sum(1) / m.sum(1);
+    } else {
+      h = encoder_->forward_cls(ids, mask);
+      if (pooling_ == "pooler") h = encoder_->pool(h);
     }
     return out_(dropout_(h));
   }

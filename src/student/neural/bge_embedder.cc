@@ -102,11 +102,11 @@ class BgeEmbedder : public Embedder {
       std::vector<std::vector<std::int64_t>> rows;
       for (std::size_t k = start; k < end; ++k) rows.push_back(ids[order[k]]);
       const auto [x, mask] = student_internal::pad_ids(rows, bert_.tokenizer->pad_id());
-      const torch::Tensor hidden = bert_.encoder->forward(x, mask);
       torch::Tensor pooled;
       if (options_.pooling == "cls") {
-        pooled = hidden.select(1, 0);
+        pooled = bert_.encoder->forward_cls(x, mask);
       } else {
+        const torch::Tensor hidden = bert_.encoder->forward(x, mask);
         const torch::Tensor m = mask.unsqueeze(2).to(hidden.dtype());
         pooled = (hidden * m).sum(1) / m.sum(1);
       }
