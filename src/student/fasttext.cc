@@ -199,18 +199,7 @@ class FastTextStudent : public Student {
 
   void train(const std::vector<Sample>& train, const std::vector<Sample>& dev) override {
     model_.reset();
-    if (train.empty()) throw InputError("fasttext: no training samples");
-    std::set<std::string> names;
-    for (std::size_t i = 0; i < train.size(); ++i) {
-      if (train[i].label.empty()) {
-        throw InputError("fasttext: training sample " + std::to_string(i + 1) + " has no label");
-      }
-      names.insert(train[i].label);
-    }
-    if (names.size() < 2) {
-      throw InputError("fasttext: every training sample has the label '" + *names.begin() +
-                       "'; a classifier needs samples of at least two labels");
-    }
+    const std::set<std::string> names = student_internal::training_labels(train, "fasttext");
     // Our labels in name order; in the file each is "__label__<id>", so that
     // any label text, even one with spaces, survives fastText's tokenizer.
     labels_ = Vocabulary();

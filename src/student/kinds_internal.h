@@ -4,6 +4,10 @@
 
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "weakdistill/core/options.h"
 #include "weakdistill/embed/embedder.h"
@@ -13,6 +17,11 @@ namespace weakdistill::student_internal {
 
 // Reads `seed` and `threads` (shared by every kind).
 CommonOptions read_common(OptionReader& reader);
+
+// The label set of a classifier's training samples, in name order. Throws
+// InputError prefixed "<kind>: " when there are no samples, a sample has no
+// label, or all share one label.
+std::set<std::string> training_labels(const std::vector<Sample>& train, std::string_view kind);
 
 // The task's set metric E of predictions against gold (accuracy, entity F1,
 // ROUGE-L F1) and its name, for epoch reports.

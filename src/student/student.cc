@@ -58,6 +58,23 @@ CommonOptions read_common(OptionReader& reader) {
   return c;
 }
 
+std::set<std::string> training_labels(const std::vector<Sample>& train, std::string_view kind) {
+  const std::string k(kind);
+  if (train.empty()) throw InputError(k + ": no training samples");
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < train.size(); ++i) {
+    if (train[i].label.empty()) {
+      throw InputError(k + ": training sample " + std::to_string(i + 1) + " has no label");
+    }
+    names.insert(train[i].label);
+  }
+  if (names.size() < 2) {
+    throw InputError(k + ": every training sample has the label '" + *names.begin() +
+                     "'; a classifier needs samples of at least two labels");
+  }
+  return names;
+}
+
 std::pair<double, std::string> dev_metric(Task task, const std::vector<Sample>& gold,
                                           const std::vector<Prediction>& predictions) {
   Dataset g, p;

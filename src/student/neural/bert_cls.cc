@@ -96,18 +96,7 @@ class BertClsStudent : public Student {
 
   void train(const std::vector<Sample>& train, const std::vector<Sample>& dev) override {
     net_ = nullptr;
-    if (train.empty()) throw InputError("bert-cls: no training samples");
-    std::set<std::string> names;
-    for (std::size_t i = 0; i < train.size(); ++i) {
-      if (train[i].label.empty()) {
-        throw InputError("bert-cls: training sample " + std::to_string(i + 1) + " has no label");
-      }
-      names.insert(train[i].label);
-    }
-    if (names.size() < 2) {
-      throw InputError("bert-cls: every training sample has the label '" + *names.begin() +
-                       "'; a classifier needs samples of at least two labels");
-    }
+    const std::set<std::string> names = student_internal::training_labels(train, "bert-cls");
     student_internal::configure_torch(common_);
     student_internal::PretrainedBert bert = load_pretrained(options_.path);
     folder_ = bert.folder;
@@ -124,7 +113,6 @@ class BertClsStudent : public Student {
       gold.push_back(labels_.id(s.label));
     }
     const int epochs = student_internal::bert_epochs(options_, train.size());
-    const int dev_every = student_internal::bert_dev_every(options_, epochs);
     const auto batch = static_cast<std::size_t>(options_.batch_size);
     const std::size_t per_epoch = (train.size() + batch - 1) / batch;
     student_internal::BertOptimizer optimizer(*net->encoder(), {net->out()->weight},
@@ -133,10 +121,9 @@ class BertClsStudent : public Student {
     Rng rng(common_.seed);
     std::vector<std::size_t> order(train.size());
     std::iota(order.begin(), order.end(), 0);
-    double best = -1;
-    std::vector<torch::Tensor> best_weights;
+    student_internal::EpochTracker tracker(options_, epochs, !dev.empty());
     for (int epoch = 1; epoch <= epochs; ++epoch) {
-      const auto started = std::chrono::steady_clock::now();
+      tracker.start();
       rng.shuffle(order);
       net->train();
       double loss_sum = 0;
@@ -159,23 +146,15 @@ class BertClsStudent : public Student {
                          fmt::format("loss {:.4f}", loss_sum / static_cast<double>(end)));
       }
       progress.finish();
-      EpochReport report;
-      report.epoch = epoch;
-      report.epochs = epochs;
-      report.train_loss = loss_sum / static_cast<double>(train.size());
-      if (!dev.empty() && (epoch % dev_every == 0 || epoch == epochs)) {
-        std::tie(report.dev_metric, report.dev_metric_name) =
-            student_internal::dev_metric(Task::kClassification, dev, infer(*net, dev));
-        if (options_.keep_best && report.dev_metric > best) {
-          best = report.dev_metric;
-          best_weights = student_internal::snapshot(net->parameters());
-        }
-      }
-      report.seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const EpochReport report = tracker.finish(
+          epoch, loss_sum / static_cast<double>(train.size()),
+          [&] {
+            return student_internal::dev_metric(Task::kClassification, dev, infer(*net, dev));
+          },
+          net->parameters());
       if (on_epoch) on_epoch(report);
     }
-    if (!best_weights.empty()) student_internal::restore(net->parameters(), best_weights);
+    tracker.restore_best(net->parameters());
     net->eval();
     config_ = bert.config;
     net_ = net;

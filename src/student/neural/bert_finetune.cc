@@ -117,16 +117,37 @@ void BertOptimizer::step() {
   ++step_;
 }
 
-std::vector<torch::Tensor> snapshot(const std::vector<torch::Tensor>& params) {
-  std::vector<torch::Tensor> out;
-  out.reserve(params.size());
-  for (const auto& p : params) out.push_back(p.detach().clone());
-  return out;
+EpochTracker::EpochTracker(const BertFineTuneOptions& o, int epochs, bool has_dev)
+    : epochs_(epochs),
+      dev_every_(bert_dev_every(o, epochs)),
+      has_dev_(has_dev),
+      keep_best_(o.keep_best),
+      started_(std::chrono::steady_clock::now()) {}
+
+EpochReport EpochTracker::finish(int epoch, double train_loss,
+                                 const std::function<std::pair<double, std::string>()>& score_dev,
+                                 const std::vector<torch::Tensor>& params) {
+  EpochReport report;
+  report.epoch = epoch;
+  report.epochs = epochs_;
+  report.train_loss = train_loss;
+  if (has_dev_ && (epoch % dev_every_ == 0 || epoch == epochs_)) {
+    std::tie(report.dev_metric, report.dev_metric_name) = score_dev();
+    if (keep_best_ && report.dev_metric > best_) {
+      best_ = report.dev_metric;
+      best_weights_.clear();
+      for (const auto& p : params) best_weights_.push_back(p.detach().clone());
+    }
+  }
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  return report;
 }
 
-void restore(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& saved) {
+void EpochTracker::restore_best(const std::vector<torch::Tensor>& params) const {
+  if (best_weights_.empty()) return;
   torch::NoGradGuard no_grad;
-  for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
+  for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(best_weights_[i]);
 }
 
 }  // namespace weakdistill::student_internal

@@ -6,6 +6,8 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -77,8 +79,27 @@ class BertOptimizer {
   std::int64_t step_ = 0, warmup_steps_, total_steps_;
 };
 
-// Copies of `params` (to restore the best epoch's weights).
-std::vector<torch::Tensor> snapshot(const std::vector<torch::Tensor>& params);
-void restore(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& saved);
+// The end of each epoch for the bert students: scores dev when it is due
+// (bert_dev_every), keeps a copy of the weights of the best dev epoch (the
+// first on ties) when keep_best, and builds the epoch's report.
+class EpochTracker {
+ public:
+  EpochTracker(const BertFineTuneOptions& o, int epochs, bool has_dev);
+  // Call when an epoch starts (for the report's seconds).
+  void start() { started_ = std::chrono::steady_clock::now(); }
+  // `score_dev` returns the dev metric and its name; it is called only when due.
+  EpochReport finish(int epoch, double train_loss,
+                     const std::function<std::pair<double, std::string>()>& score_dev,
+                     const std::vector<torch::Tensor>& params);
+  // Copies the best epoch's weights into `params` (nothing when none was kept).
+  void restore_best(const std::vector<torch::Tensor>& params) const;
+
+ private:
+  int epochs_, dev_every_;
+  bool has_dev_, keep_best_;
+  double best_ = -1;
+  std::vector<torch::Tensor> best_weights_;
+  std::chrono::steady_clock::time_point started_;
+};
 
 }  // namespace weakdistill::student_internal

@@ -141,7 +141,6 @@ class BertNerStudent : public Student {
       throw InputError("bert-ner: every training text is empty after tokenization");
 
     const int epochs = student_internal::bert_epochs(options_, windows.size());
-    const int dev_every = student_internal::bert_dev_every(options_, epochs);
     const auto batch = static_cast<std::size_t>(options_.batch_size);
     const std::size_t per_epoch = (windows.size() + batch - 1) / batch;
     std::vector<torch::Tensor> head_weights = {net->out()->weight};
@@ -152,10 +151,9 @@ class BertNerStudent : public Student {
     Rng rng(common_.seed);
     std::vector<std::size_t> order(windows.size());
     std::iota(order.begin(), order.end(), 0);
-    double best = -1;
-    std::vector<torch::Tensor> best_weights;
+    student_internal::EpochTracker tracker(options_, epochs, !dev.empty());
     for (int epoch = 1; epoch <= epochs; ++epoch) {
-      const auto started = std::chrono::steady_clock::now();
+      tracker.start();
       rng.shuffle(order);
       net->train();
       double loss_sum = 0;
@@ -176,23 +174,13 @@ class BertNerStudent : public Student {
                          fmt::format("loss {:.4f}", loss_sum / static_cast<double>(seen)));
       }
       progress.finish();
-      EpochReport report;
-      report.epoch = epoch;
-      report.epochs = epochs;
-      report.train_loss = loss_sum / static_cast<double>(windows.size());
-      if (!dev.empty() && (epoch % dev_every == 0 || epoch == epochs)) {
-        std::tie(report.dev_metric, report.dev_metric_name) =
-            student_internal::dev_metric(Task::kNer, dev, infer(*net, dev));
-        if (options_.keep_best && report.dev_metric > best) {
-          best = report.dev_metric;
-          best_weights = student_internal::snapshot(net->parameters());
-        }
-      }
-      report.seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const EpochReport report = tracker.finish(
+          epoch, loss_sum / static_cast<double>(windows.size()),
+          [&] { return student_internal::dev_metric(Task::kNer, dev, infer(*net, dev)); },
+          net->parameters());
       if (on_epoch) on_epoch(report);
     }
-    if (!best_weights.empty()) student_internal::restore(net->parameters(), best_weights);
+    tracker.restore_best(net->parameters());
     net->eval();
     net_ = net;
   }

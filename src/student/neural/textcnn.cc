@@ -169,18 +169,7 @@ class TextCnnStudent : public Student {
 
   void train(const std::vector<Sample>& train, const std::vector<Sample>& dev) override {
     net_ = nullptr;
-    if (train.empty()) throw InputError("textcnn: no training samples");
-    std::set<std::string> names;
-    for (std::size_t i = 0; i < train.size(); ++i) {
-      if (train[i].label.empty()) {
-        throw InputError("textcnn: training sample " + std::to_string(i + 1) + " has no label");
-      }
-      names.insert(train[i].label);
-    }
-    if (names.size() < 2) {
-      throw InputError("textcnn: every training sample has the label '" + *names.begin() +
-                       "'; a classifier needs samples of at least two labels");
-    }
+    const std::set<std::string> names = student_internal::training_labels(train, "textcnn");
     student_internal::configure_torch(common_);
     labels_ = Vocabulary();
     for (const std::string& n : names) labels_.add(n);
