@@ -422,6 +422,14 @@ PretrainedBert load_pretrained_bert(const std::string& dir, bool weights) {
   return p;
 }
 
+PretrainedBert load_pretrained_bert_option(const char* key, const std::string& dir) {
+  try {
+    return load_pretrained_bert(dir);
+  } catch (const InputError& e) {
+    throw InputError(std::string(key) + ": " + e.what());
+  }
+}
+
 void copy_bert_files(const BertFolder& from, const std::string& to_dir) {
   const auto opts = fs::copy_options::overwrite_existing;
   fs::copy_file(from.config_path, fs::path(to_dir) / "config.json", opts);

@@ -130,6 +130,8 @@ struct PretrainedBert {
   BertLoadReport report;
 };
 PretrainedBert load_pretrained_bert(const std::string& dir, bool weights = true);
+// The same for the folder a config option names: errors start with "<key>: ".
+PretrainedBert load_pretrained_bert_option(const char* key, const std::string& dir);
 
 // Copies config.json, vocab.txt and tokenizer_config.json (when there is one)
 // from a pretrained folder to a model folder, which then loads without it.

@@ -98,7 +98,8 @@ class BertClsStudent : public Student {
     net_ = nullptr;
     const std::set<std::string> names = student_internal::training_labels(train, "bert-cls");
     student_internal::configure_torch(common_);
-    student_internal::PretrainedBert bert = load_pretrained(options_.path);
+    student_internal::PretrainedBert bert =
+        student_internal::load_pretrained_bert_option("student.path", options_.path);
     folder_ = bert.folder;
     tokenizer_ = bert.tokenizer;
     labels_ = Vocabulary();
@@ -190,15 +191,6 @@ class BertClsStudent : public Student {
   }
 
  private:
-  // The pretrained folder, with errors that say which option named it.
-  static student_internal::PretrainedBert load_pretrained(const std::string& path) {
-    try {
-      return student_internal::load_pretrained_bert(path);
-    } catch (const InputError& e) {
-      throw InputError(std::string("student.path: ") + e.what());
-    }
-  }
-
   std::size_t max_length(const student_internal::BertConfig& c) const {
     return static_cast<std::size_t>(
         std::min<std::int64_t>(options_.max_length, c.max_position_embeddings));

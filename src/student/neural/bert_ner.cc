@@ -114,12 +114,8 @@ class BertNerStudent : public Student {
           "bert-ner: the training samples hold no entities, so there is nothing to learn");
     }
     student_internal::configure_torch(common_);
-    student_internal::PretrainedBert bert;
-    try {
-      bert = student_internal::load_pretrained_bert(options_.path);
-    } catch (const InputError& e) {
-      throw InputError(std::string("student.path: ") + e.what());
-    }
+    student_internal::PretrainedBert bert =
+        student_internal::load_pretrained_bert_option("student.path", options_.path);
     folder_ = bert.folder;
     tokenizer_ = bert.tokenizer;
     tags_ = Vocabulary({"O"});

@@ -62,11 +62,7 @@ class BgeEmbedder : public Embedder {
       r.fail("pooling", "must be cls or mean, not \"" + options_.pooling + "\"");
     }
     if (options_.threads < 0) r.fail("threads", "must be 0 (all cores) or more");
-    try {
-      bert_ = student_internal::load_pretrained_bert(options_.path);
-    } catch (const InputError& e) {
-      throw InputError(std::string("embedder.path: ") + e.what());
-    }
+    bert_ = student_internal::load_pretrained_bert_option("embedder.path", options_.path);
     bert_.encoder->eval();
     max_length_ = static_cast<std::size_t>(
         std::min<std::int64_t>(options_.max_length, bert_.config.max_position_embeddings));
