@@ -39,9 +39,9 @@ int compare(const CompareArgs& a) {
   try {
     run_comparison(config, o);
   } catch (const RunInterrupted& e) {
-    spdlog::warn("{}", e.what());
+    spdlog::warn("{} ({})", e.what(), interrupting_signal_name());
     spdlog::warn("continue with the same command: what is done is kept");
-    return 130;
+    return interrupted_exit_code();
   }
   for (int s = 1; s <= a.seeds; ++s) {
     report::ReportOptions r;

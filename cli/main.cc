@@ -1,5 +1,6 @@
 // weakdistill: distills an LLM into a small task model (see README.md).
-// Exit codes: 0 success, 1 runtime failure, 2 bad input or usage, 130 interrupted.
+// Exit codes: 0 success, 1 runtime failure, 2 bad input or usage, 130 interrupted by Ctrl-C
+// (SIGINT), 143 by SIGTERM.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 

@@ -62,8 +62,8 @@ int run(const RunArgs& a) {
     const auto metrics = run_distillation(config, options);
     std::cout << options.run_dir << "/metrics.json\n";
   } catch (const RunInterrupted& e) {
-    spdlog::warn("{}", e.what());
-    return 130;
+    spdlog::warn("{} ({})", e.what(), interrupting_signal_name());
+    return interrupted_exit_code();
   }
   return 0;
 }
@@ -83,8 +83,8 @@ void add_run(CLI::App& app) {
       ->check(CLI::ExistingDirectory);
   cmd->footer(
       "Prints the path of the run's metrics.json on stdout; progress and a line per round on\n"
-      "stderr. Ctrl-C stops at a safe point (exit 130); --resume continues, asking the teacher\n"
-      "nothing it already answered.\n"
+      "stderr. Ctrl-C or SIGTERM stops at a safe point (exit 130 or 143); --resume continues,\n"
+      "asking the teacher nothing it already answered.\n"
       "Example:\n"
       "  weakdistill run examples/cls-offline.yaml\n"
       "  weakdistill run examples/cls-offline.yaml --set distill.tau=1 --run-dir runs/tau1\n"

@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -13,6 +12,7 @@
 
 #include "commands.h"
 #include "config_sections.h"
+#include "interrupt.h"
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/jsonl.h"
 #include "weakdistill/core/options.h"
@@ -34,8 +34,6 @@ struct TryArgs {
   std::string cache;
   bool json = false;
 };
-
-std::atomic<bool> g_cancel{false};
 
 // Labeled samples of the config's data section (train, dev), when given: the
 // label set and copy checks of verification, the augment teacher's material.
@@ -105,11 +103,11 @@ int run_try(const TryArgs& a) {
   spdlog::info("asking the {} teacher for {} sample(s): {} seed(s) × {}", teacher->kind(),
                requests.size(), seeds.samples.size(), a.n);
   Progress progress("teacher", requests.size(), "requests");
-  std::signal(SIGINT, [](int) { g_cancel.store(true); });
+  const std::atomic<bool>* cancel = install_interrupt_handler();
   const auto generations = teacher->generate(
-      requests, [&](std::size_t, const Generation&) { progress.advance(); }, &g_cancel);
+      requests, [&](std::size_t, const Generation&) { progress.advance(); }, cancel);
   progress.finish();
-  std::signal(SIGINT, SIG_DFL);
+  remove_interrupt_handler();
 
   Verifier verifier(task, labeled, VerifyOptions{});
   std::map<std::string, int> outcomes;
@@ -192,9 +190,9 @@ int run_try(const TryArgs& a) {
       "completion tokens{}",
       requests.size(), summary, u.http_requests, u.retries, u.cache_hits, u.prompt_tokens,
       u.completion_tokens, teacher->simulated() ? " (simulated teacher)" : "");
-  if (g_cancel.load()) {
-    spdlog::warn("interrupted");
-    return 130;
+  if (cancel->load()) {
+    spdlog::warn("interrupted ({})", interrupting_signal_name());
+    return interrupted_exit_code();
   }
   if (failed > 0) {
     spdlog::error("the teacher did not answer {} of {} request(s)", failed, requests.size());

@@ -9,7 +9,7 @@
 #   -j JOBS     targets run at the same time, and compile jobs (default 1)
 #   -m          merge what the runs found back into tests/fuzz/corpus/<target>/
 #               (only inputs that add coverage; review before committing)
-#   TARGET      jsonl, bio, reply_parser, config (default: all four)
+#   TARGET      jsonl, bio, reply_parser, config, openai_reply (default: all five)
 # Environment: FUZZ_CXX (default clang++), FUZZ_FLAGS (more libFuzzer flags,
 # e.g. "-max_len=65536"). Each run's log, corpus copy and crash inputs are in
 # build-fuzz/runs/<target>/.
@@ -30,7 +30,7 @@ while getopts "t:j:mh" opt; do
 done
 shift $((OPTIND - 1))
 [[ $seconds =~ ^[0-9]+$ && $jobs =~ ^[1-9][0-9]*$ ]] || usage
-all=(jsonl bio reply_parser config)
+all=(jsonl bio reply_parser config openai_reply)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 for t in "${targets[@]}"; do

@@ -52,6 +52,23 @@ std::optional<std::size_t> find_invalid(std::string_view s) {
   return std::nullopt;
 }
 
+std::string make_valid(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  char32_t cp;
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = decode_one(s, i, &cp);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD for the one bad byte; decoding resumes after it
+      ++i;
+      continue;
+    }
+    out.append(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
 std::u32string decode(std::string_view s) {
   std::u32string out;
   out.reserve(s.size());

@@ -27,6 +27,8 @@
 #include "weakdistill/teacher/teacher.h"
 #include "weakdistill/teacher/verifier.h"
 
+#include "run_progress.h"
+
 namespace weakdistill {
 
 RunInterrupted::~RunInterrupted() = default;
@@ -152,6 +154,14 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     }
   };
 
+  // A finished run has nothing to resume: answer from its files, loading nothing else.
+  if (o.resume) {
+    if (auto m = distill_internal::finished_metrics(c, o.run_dir)) {
+      spdlog::info("{} is finished (stop reason {}, best round {}): nothing to do", o.run_dir,
+                   (*m)["stop_reason"].get<std::string>(), (*m).value("best_round", 0));
+      return *m;
+    }
+  }
   // Everything that can be wrong with the input is found before the folder exists.
   Data data = load_data(c);
   if (!o.resume && fs::exists(dir) && !fs::is_empty(dir)) {
@@ -251,16 +261,10 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
       const auto m = embedder->embed(texts);
       accepted_vectors.assign(m.data(), m.data() + m.rows() * m.dim());
     }
-    for (const auto& r : rounds) {
-      const double e = r.at("dev_e").get<double>();
-      if (e > best_e) {
-        best_e = e;
-        best_round = r.at("round").get<int>();
-        since_best = 0;
-      } else {
-        ++since_best;
-      }
-    }
+    const distill_internal::BestSoFar b = distill_internal::best_so_far(rounds);
+    best_e = b.best_e;
+    best_round = b.best_round;
+    since_best = b.since_best;
     test_round0 = rounds.front().value("test_round0", nlohmann::ordered_json());
     for (auto& r : rounds) r.erase("test_round0");
     student = load_student(round_student(first_round - 1).string(), c.student_kind, c.task);

@@ -10,6 +10,7 @@
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/options.h"
 #include "weakdistill/core/sqlite.h"
+#include "weakdistill/embed/embeddings_reply.h"
 #include "weakdistill/teacher/response_cache.h"
 
 namespace weakdistill {
@@ -37,17 +38,6 @@ OpenAIEmbedderOptions read_openai_embedder_options(const nlohmann::json& section
   return o;
 }
 
-namespace {
-
-void normalise(float* v, std::size_t dim) {
-  double s = 0;
-  for (std::size_t i = 0; i < dim; ++i) s += static_cast<double>(v[i]) * v[i];
-  if (s <= 0) return;
-  const float inv = static_cast<float>(1.0 / std::sqrt(s));
-  for (std::size_t i = 0; i < dim; ++i) v[i] *= inv;
-}
-
-}  // namespace
 
 OpenAIEmbedder::OpenAIEmbedder(OpenAIEmbedderOptions options, const std::string& cache_path)
     : options_(std::move(options)), dim_(options_.dim) {
@@ -113,38 +103,13 @@ EmbeddingMatrix OpenAIEmbedder::embed(const std::vector<std::string>& texts) con
       if (failure.empty()) failure = out.error;
       return;
     }
-    const auto data = out.body.find("data");
-    if (data == out.body.end() || !data->is_array() || data->size() != n) {
-      if (failure.empty()) {
-        failure =
-            fmt::format("embedder at {}: expected {} vectors in \"data\", got {}", out.replica, n,
-                        data == out.body.end() ? "none" : data->dump().substr(0, 80));
-      }
+    std::string why;
+    auto got = read_embeddings_reply(out.body, n, options_.dim, why);
+    if (!got) {
+      if (failure.empty()) failure = fmt::format("embedder at {}: {}", out.replica, why);
       return;
     }
-    for (const auto& item : *data) {
-      // Servers may return the items in any order: "index" says which input each is.
-      const auto index = item.find("index");
-      const auto embedding = item.find("embedding");
-      if (index == item.end() || !index->is_number_unsigned() || index->get<std::size_t>() >= n ||
-          embedding == item.end() || !embedding->is_array() || embedding->empty()) {
-        if (failure.empty())
-          failure = fmt::format("embedder at {}: malformed item {}", out.replica,
-                                item.dump().substr(0, 80));
-        return;
-      }
-      std::vector<float> v;
-      v.reserve(embedding->size());
-      for (const auto& x : *embedding) {
-        if (!x.is_number()) {
-          if (failure.empty()) failure = "embedder: a vector holds a non-number";
-          return;
-        }
-        v.push_back(x.get<float>());
-      }
-      normalise(v.data(), v.size());
-      vectors[missing[first + index->get<std::size_t>()]] = std::move(v);
-    }
+    for (std::size_t j = 0; j < n; ++j) vectors[missing[first + j]] = std::move((*got)[j]);
   });
   if (!failure.empty()) throw std::runtime_error(failure);
 

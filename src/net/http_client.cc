@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "weakdistill/core/error.h"
+#include "weakdistill/core/json_excerpt.h"
+#include "weakdistill/core/utf8.h"
 #include "weakdistill/core/options.h"
 
 namespace weakdistill {
@@ -110,23 +112,26 @@ bool retryable_status(int status) {
 }
 
 // The server's own explanation: OpenAI {"error": {"message"}}, vLLM/others
-// {"message"} or {"detail"}, else the start of the body.
+// {"message"} or {"detail"}, else the start of the body. A message that is not a string (an
+// object, an array: some servers nest their errors) is quoted as JSON.
 std::string server_message(const std::string& body) {
   const auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_object()) {
-    if (auto it = j.find("error"); it != j.end()) {
+    if (auto it = j.find("error"); it != j.end() && !it->is_null()) {
+      if (it->is_string()) return *it;
       if (it->is_object()) {
-        if (auto m = it->find("message"); m != it->end() && m->is_string()) return *m;
-      } else if (it->is_string()) {
-        return *it;
+        if (auto m = it->find("message"); m != it->end() && !m->is_null()) {
+          return m->is_string() ? m->get<std::string>() : json_excerpt(*m, 200);
+        }
       }
+      return json_excerpt(*it, 200);
     }
     for (const char* k : {"message", "detail"}) {
       if (auto m = j.find(k); m != j.end())
-        return m->is_string() ? m->get<std::string>() : m->dump();
+        return m->is_string() ? m->get<std::string>() : json_excerpt(*m, 200);
     }
   }
-  std::string s = body.substr(0, 200);
+  std::string s = utf8::make_valid(std::string_view(body).substr(0, 200));
   if (body.size() > 200) s += "...";
   return s;
 }

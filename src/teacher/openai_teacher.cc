@@ -1,12 +1,14 @@
 #include "weakdistill/teacher/openai_teacher.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <filesystem>
 
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/failpoint.h"
 #include "weakdistill/core/options.h"
+#include "weakdistill/teacher/chat_reply.h"
 
 namespace weakdistill {
 
@@ -98,34 +100,6 @@ nlohmann::json OpenAITeacher::request_body(const std::vector<ChatMessage>& messa
 
 namespace {
 
-// Reads the first choice of a chat completion; false when the shape is wrong.
-bool read_reply(const nlohmann::json& body, Generation& g, std::string& why) {
-  const auto choices = body.find("choices");
-  if (choices == body.end() || !choices->is_array() || choices->empty()) {
-    why = "the reply has no choices";
-    return false;
-  }
-  const auto& c = (*choices)[0];
-  const auto message = c.find("message");
-  if (message == c.end() || !message->is_object()) {
-    why = "the reply's choice has no message";
-    return false;
-  }
-  const auto content = message->find("content");
-  if (content == message->end() || !(content->is_string() || content->is_null())) {
-    why = "the reply's message has no content";
-    return false;
-  }
-  g.reply = content->is_string() ? content->get<std::string>() : "";
-  const auto finish = c.find("finish_reason");
-  g.finish_reason = finish != c.end() && finish->is_string() ? finish->get<std::string>() : "";
-  if (const auto usage = body.find("usage"); usage != body.end() && usage->is_object()) {
-    g.prompt_tokens = usage->value("prompt_tokens", 0);
-    g.completion_tokens = usage->value("completion_tokens", 0);
-  }
-  return true;
-}
-
 nlohmann::json cache_entry(const Generation& g) {
   return {{"content", g.reply},
           {"finish_reason", g.finish_reason},
@@ -186,8 +160,16 @@ std::vector<Generation> OpenAITeacher::generate(
           if (outcome.error != "cancelled") u.failures = 1;
         } else {
           std::string why;
-          if (read_reply(outcome.body, g, why)) {
+          if (const auto reply = read_chat_reply(outcome.body, why)) {
             g.ok = true;
+            g.reply = reply->content;
+            g.finish_reason = reply->finish_reason;
+            g.prompt_tokens = reply->prompt_tokens;
+            g.completion_tokens = reply->completion_tokens;
+            if (!reply->usage_note.empty() && !usage_note_logged_.exchange(true)) {
+              spdlog::warn("teacher at {}: {}; its tokens are not counted", outcome.replica,
+                           reply->usage_note);
+            }
             u.prompt_tokens = g.prompt_tokens;
             u.completion_tokens = g.completion_tokens;
             if (cache_) {

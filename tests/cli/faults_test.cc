@@ -5,7 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "fake/fake_openai_server.h"
 #include "support/run.h"
@@ -23,8 +26,6 @@ using testing::read_json;
 using testing::run_cli;
 using testing::TempDir;
 
-
-
 class Faults : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -32,19 +33,24 @@ class Faults : public ::testing::Test {
     dir.write("dev.jsonl", testing::dataset(1000, 5));
     dir.write("test.jsonl", testing::dataset(2000, 5));
   }
-  std::string config(const std::string& name, const std::string& base_url) {
+  // timeout_s: generous by default; the hang test derives its own from a measured run.
+  std::string config(const std::string& name, const std::string& base_url,
+                     double timeout_s = 60) {
     return dir.write(name + ".yaml",
                      "task: classification\n"
                      "data: {train: " + dir.file("train.jsonl") + ", dev: " + dir.file("dev.jsonl") +
                          ", test: " + dir.file("test.jsonl") + "}\n"
                          "student: {kind: fasttext, threads: 1, epochs: 10}\n"
                          "teacher: {kind: openai, base_url: " + base_url +
-                         ", model: fake, seed: 1, concurrency: 2, timeout_s: 1, max_retries: 12,"
+                         ", model: fake, seed: 1, concurrency: 2, timeout_s: " + std::to_string(timeout_s) +
+                         ", max_retries: 12,"
                          " backoff_initial_s: 0.01, backoff_max_s: 0.05}\n"
                          "distill: {per_round: 5, oversample: 2, max_rounds: 2, patience: 5, seed: 3}\n");
   }
-  nlohmann::json run(const std::string& name, const std::string& base_url) {
-    const auto r = run_cli("run '" + config(name, base_url) + "' --run-dir '" + dir.file(name) + "'");
+  nlohmann::json run(const std::string& name, const std::string& base_url,
+                     double timeout_s = 60) {
+    const auto r = run_cli("run '" + config(name, base_url, timeout_s) + "' --run-dir '" +
+                           dir.file(name) + "'");
     EXPECT_EQ(r.code, 0) << r.err;
     return read_json(dir.file(name) + "/metrics.json");
   }
@@ -54,7 +60,12 @@ class Faults : public ::testing::Test {
 TEST_F(Faults, AFlakyTeacherGivesTheSameRunAndTheRetriesAreCounted) {
   FakeOpenAIServer clean;
   clean.set_responder(testing::responder);
+  const auto started = std::chrono::steady_clock::now();
   const auto expected = run("clean", clean.base_url());
+  // No single request of a run takes longer than the whole fault-free run did on this machine:
+  // that is the timeout, so that only the hang (which outlasts it) times out.
+  const double timeout_s = std::max(
+      1.0, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   EXPECT_EQ(expected["teacher"]["retries"], 0);
 
   FakeOpenAIServer flaky;
@@ -62,11 +73,11 @@ TEST_F(Faults, AFlakyTeacherGivesTheSameRunAndTheRetriesAreCounted) {
   flaky.push_faults(3, Fault::status_code(429, 0.05));  // a burst, with Retry-After
   flaky.push_fault(Fault::status_code(500));
   flaky.push_fault(Fault::status_code(503));
-  flaky.push_fault(Fault::hang(3000));  // past timeout_s
+  flaky.push_fault(Fault::hang(600'000));  // past timeout_s; the server's end stops it
   flaky.push_faults(2, Fault::reset());
   flaky.push_fault(Fault::malformed_json());
   flaky.push_fault(Fault::truncated_body());
-  const auto got = run("flaky", flaky.base_url());
+  const auto got = run("flaky", flaky.base_url(), timeout_s);
   EXPECT_EQ(comparable(got), comparable(expected));
   EXPECT_EQ(testing::read_file(dir.file("flaky") + "/augmented.jsonl"),
             testing::read_file(dir.file("clean") + "/augmented.jsonl"));

@@ -63,8 +63,6 @@ std::string config(const FakeOpenAIServer& server, const TempDir& dir, int max_r
          std::to_string(max_rounds) + ", patience: 5, seed: 3}\n";
 }
 
-
-
 class RunCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -118,6 +116,16 @@ TEST_F(RunCli, WritesTheRunFolderAndResumeAsksNothing) {
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_EQ(server.requests(), 20u) << "the resumed run asked the teacher again";
   EXPECT_EQ(comparable(read_json(run_dir + "/metrics.json")), comparable(m));
+  // A finished run has nothing to resume: it is answered from its files, without loading the
+  // best student again (best/ is not rewritten), and left as it was.
+  EXPECT_THAT(again.err, HasSubstr("is finished (stop reason max_rounds, best round"));
+  const std::string metrics = testing::read_file(run_dir + "/metrics.json");
+  const auto best_written = std::filesystem::last_write_time(run_dir + "/best/model.json");
+  const auto finished = run_cli("run --resume '" + run_dir + "'");
+  EXPECT_EQ(finished.code, 0) << finished.err;
+  EXPECT_EQ(std::filesystem::last_write_time(run_dir + "/best/model.json"), best_written);
+  EXPECT_EQ(finished.out, run_dir + "/metrics.json\n");
+  EXPECT_EQ(testing::read_file(run_dir + "/metrics.json"), metrics);
 
   // A second run into the same folder is refused, and says how to resume.
   const auto refused = run_cli("run '" + c + "' --run-dir '" + run_dir + "'");
@@ -161,7 +169,20 @@ TEST_F(RunCli, ATeacherThatIsDownStopsTheRunAndResumeFinishesIt) {
   EXPECT_EQ(read_json(run_dir + "/metrics.json")["rounds"].size(), 2u);
 }
 
-TEST_F(RunCli, CtrlCStopsCleanlyWithExit130AndResumeAsksOnlyWhatWasInFlight) {
+// Ctrl-C (SIGINT) and SIGTERM (what systemd, Kubernetes and `timeout` send) stop the same way:
+// at a safe point, with 128 + the signal's number, and resumable.
+struct Interruption {
+  int signal;
+  int exit_code;
+  const char* name;
+};
+
+void PrintTo(const Interruption& how, std::ostream* out) { *out << how.name; }
+
+class RunInterrupted : public RunCli, public ::testing::WithParamInterface<Interruption> {};
+
+TEST_P(RunInterrupted, StopsCleanlyAndResumeAsksOnlyWhatWasInFlight) {
+  const Interruption how = GetParam();
   testing::FakeServerOptions so;
   so.latency_ms = 150;  // round 1's 10 requests take a while at concurrency 4
   FakeOpenAIServer slow(so);
@@ -176,17 +197,19 @@ TEST_F(RunCli, CtrlCStopsCleanlyWithExit130AndResumeAsksOnlyWhatWasInFlight) {
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  // Interrupt once the teacher has been asked something in round 1.
-  for (int i = 0; i < 600 && slow.requests() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  kill(pid, SIGINT);
+  // Interrupt once the teacher has been asked something in round 1 (an event, not a clock).
   int status = 0;
+  while (slow.requests() == 0) {
+    ASSERT_EQ(waitpid(pid, &status, WNOHANG), 0) << testing::read_file(dir.file("int.err"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(pid, how.signal);
   waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 130);
+  ASSERT_TRUE(WIFEXITED(status)) << how.name << " ended the program before its safe point";
+  EXPECT_EQ(WEXITSTATUS(status), how.exit_code);
   const std::string err = testing::read_file(dir.file("int.err"));
   EXPECT_THAT(err, HasSubstr("weakdistill run --resume " + run_dir));
+  EXPECT_THAT(err, HasSubstr(how.name));
   const std::size_t asked = slow.requests();
   EXPECT_LT(asked, 20u);
 
@@ -201,6 +224,13 @@ TEST_F(RunCli, CtrlCStopsCleanlyWithExit130AndResumeAsksOnlyWhatWasInFlight) {
   EXPECT_EQ(comparable(read_json(run_dir + "/metrics.json")),
             comparable(read_json(dir.file("whole") + "/metrics.json")));
 }
+
+INSTANTIATE_TEST_SUITE_P(Signals, RunInterrupted,
+                         ::testing::Values(Interruption{SIGINT, 130, "SIGINT"},
+                                           Interruption{SIGTERM, 143, "SIGTERM"}),
+                         [](const ::testing::TestParamInfo<Interruption>& info) {
+                           return std::string(info.param.name);
+                         });
 
 TEST_F(RunCli, BadConfigMakesNoFolder) {
   struct Case {

@@ -101,6 +101,26 @@ TEST(TeacherTry, ExitsOneWhenTheTeacherDoesNotAnswer) {
   EXPECT_EQ(server.requests(), 6u);  // 1 + 2 retries each
 }
 
+// A reply of an unexpected shape is that request's failure, named; content sent as parts works.
+TEST(TeacherTry, RepliesOfUnexpectedShapesAreOneRequestsFailure) {
+  FakeOpenAIServer server;
+  server.set_responder(responder);
+  server.push_fault(Fault::reply_body(
+      R"({"choices": [{"message": {"content": [{"type": "text", "text": "{\"text\": \"女足主场)"
+      R"(战胜对手\", "}, {"type": "text", "text": "\"label\": \"体育\"}"}]},)"
+      R"( "finish_reason": "stop"}], "usage": {"prompt_tokens": "12", "completion_tokens": null}})"));
+  server.push_fault(Fault::reply_body(R"({"choices": [{"message": {"content": {"text": 1}}}]})"));
+  TempDir dir;
+  const auto c = dir.write("c.yaml", config(server, "  concurrency: 1\n"));
+  const auto s = dir.write("seeds.jsonl", kSeeds);
+  const auto r = run_cli("teacher try --config '" + c + "' --seeds '" + s + "'");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("女足主场战胜对手"));
+  EXPECT_THAT(r.out, HasSubstr("choices[0].message.content is an object"));
+  EXPECT_THAT(r.err, HasSubstr("did not answer 1 of 2"));
+  EXPECT_THAT(r.err, Not(HasSubstr("json.exception")));
+}
+
 TEST(TeacherTry, WrongKeyStopsWithAdviceAndNeverShowsTheKey) {
   FakeServerOptions so;
   so.api_key = "sk-right-0000000000";

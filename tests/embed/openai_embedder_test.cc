@@ -21,7 +21,7 @@ nlohmann::json section(const FakeOpenAIServer& server) {
   return {{"kind", "openai"},        {"base_url", server.base_url()},
           {"model", "bge-small-zh"}, {"batch_size", 3},
           {"concurrency", 2},        {"backoff_initial_s", 0.01},
-          {"backoff_max_s", 0.02},   {"timeout_s", 2}};
+          {"backoff_max_s", 0.02},   {"timeout_s", 60}};
 }
 
 std::vector<float> row(const EmbeddingMatrix& m, std::size_t i) {
@@ -104,6 +104,39 @@ TEST(OpenAIEmbedder, RetriesThenFailsClearly) {
   FakeOpenAIServer other;
   other.push_fault(Fault::status_code(404));
   EXPECT_THROW(make_embedder(section(other))->embed({"丁"}), HttpFatalError);
+}
+
+// Replies of unexpected shapes stop the embedding with a message naming the field, never with
+// an exception from the JSON library.
+TEST(OpenAIEmbedder, RepliesOfUnexpectedShapesFailNamingTheField) {
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"data": [{"index": 0, "embedding": null}, {"index": 1, "embedding": [1]}]})",
+       "data[0].embedding is null"},
+      {R"({"data": [{"embedding": [1, 2]}, {"index": 1, "embedding": [1, 2]}]})",
+       "data[0].index is missing"},
+      {R"({"data": [{"index": 0, "embedding": [1, 2, 3]}, {"index": 1, "embedding": [1]}]})",
+       "has 1 numbers where 3 were expected"},
+      {R"({"data": {"index": 0}})", "\"data\" is an object, not an array"},
+      {R"({"error": {"message": {"reason": "overloaded"}}})", "the reply is an error"},
+  };
+  for (const auto& [body, expect] : cases) {
+    FakeOpenAIServer server;
+    server.push_fault(Fault::reply_body(body));
+    auto e = make_embedder(section(server));
+    try {
+      e->embed({"甲", "乙"});
+      ADD_FAILURE() << body;
+    } catch (const std::runtime_error& err) {
+      EXPECT_THAT(err.what(), HasSubstr(expect)) << body;
+      EXPECT_THAT(err.what(), HasSubstr("embedder at " + server.base_url())) << body;
+    }
+  }
+  // A server that does not say which input each vector is: the order of the inputs.
+  FakeOpenAIServer plain;
+  plain.push_fault(Fault::reply_body(R"({"data": [{"embedding": [0, 3]}, {"embedding": [4, 0]}]})"));
+  const EmbeddingMatrix m = make_embedder(section(plain))->embed({"甲", "乙"});
+  EXPECT_EQ(row(m, 0), (std::vector<float>{0, 1}));
+  EXPECT_EQ(row(m, 1), (std::vector<float>{1, 0}));
 }
 
 TEST(OpenAIEmbedder, OptionErrorsNameTheKey) {

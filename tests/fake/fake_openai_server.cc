@@ -290,6 +290,13 @@ Fault Fault::finish_length() {
   return fault;
 }
 
+Fault Fault::reply_body(std::string body) {
+  Fault fault;
+  fault.kind = Kind::kBody;
+  fault.body = std::move(body);
+  return fault;
+}
+
 struct FakeOpenAIServer::Impl {
   struct Counters {
     std::size_t requests = 0;
@@ -651,6 +658,8 @@ After FakeOpenAIServer::Impl::handle(int fd, const HttpRequest& request) {
         break;
       case Fault::Kind::kReset:
         return After::kReset;
+      case Fault::Kind::kBody:
+        return respond({200, fault->body, {}});
       case Fault::Kind::kMalformedJson:
         return respond(
             {200, R"({"id": "chatcmpl-broken", "object": "chat.completion", "choi)", {}});

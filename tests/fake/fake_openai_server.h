@@ -25,17 +25,20 @@ struct Fault {
     kMalformedJson,  // 200 with a body that is not JSON
     kTruncatedBody,  // 200 whose body is cut in half (Content-Length of the full body)
     kFinishLength,   // a normal reply whose choices have finish_reason "length"
+    kBody,           // 200 with `body` as it is: a reply of an unexpected shape
   };
   Kind kind = Kind::kStatus;
   int status = 500;
   double retry_after_s = -1;  // kStatus: send a Retry-After header (seconds) when >= 0
   int hang_ms = 0;
+  std::string body;  // kBody
   static Fault status_code(int code, double retry_after_s = -1);
   static Fault hang(int ms);
   static Fault reset();
   static Fault malformed_json();
   static Fault truncated_body();
   static Fault finish_length();
+  static Fault reply_body(std::string body);
 };
 
 struct FakeServerOptions {

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "fake/fake_openai_server.h"
@@ -28,8 +30,9 @@ HttpOptions fast_options(const std::string& url) {
   o.base_urls = {url};
   o.backoff_initial_s = 0.01;
   o.backoff_max_s = 0.05;
-  o.timeout_s = 2;
-  o.connect_timeout_s = 1;
+  // Generous: no test but the timeout's own may depend on how fast this machine answers.
+  o.timeout_s = 60;
+  o.connect_timeout_s = 30;
   o.max_retries = 4;
   return o;
 }
@@ -93,16 +96,36 @@ TEST(HttpClient, RetriesServerErrorsMalformedAndTruncatedBodies) {
   EXPECT_EQ(out.attempts, 5);
 }
 
+// The slowest of a few plain round trips to `server`, in seconds: a scale for timeouts that
+// this machine, however loaded, meets.
+double slowest_round_trip(FakeOpenAIServer& server) {
+  HttpClient client(fast_options(server.base_url()));
+  double slowest = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(client.post("/chat/completions", chat_body()).ok);
+    slowest = std::max(
+        slowest,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return slowest;
+}
+
 TEST(HttpClient, RetriesResetConnectionsAndTimeouts) {
   FakeOpenAIServer server;
+  // The timeout comes from this machine's own round trips, and the hang outlasts any timeout
+  // (the server's destruction ends it), so only the hanging request can time out.
+  const double timeout = std::max(0.5, 50 * slowest_round_trip(server));
+  const std::size_t before = server.requests();
   server.push_fault(Fault::reset());
-  server.push_fault(Fault::hang(3000));
+  server.push_fault(Fault::hang(600'000));
   auto o = fast_options(server.base_url());
-  o.timeout_s = 0.5;
+  o.timeout_s = timeout;
   HttpClient client(o);
   const HttpOutcome out = client.post("/chat/completions", chat_body());
   ASSERT_TRUE(out.ok) << out.error;
   EXPECT_EQ(out.attempts, 3);
+  EXPECT_EQ(server.requests() - before, 3u);
 }
 
 TEST(HttpClient, GivesUpAfterMaxRetries) {

@@ -35,7 +35,7 @@ std::vector<Sample> cls_seeds() {
 nlohmann::json section(const FakeOpenAIServer& server) {
   return {{"kind", "openai"}, {"base_url", server.base_url()}, {"model", "qwen2-72b-instruct"},
           {"concurrency", 4}, {"backoff_initial_s", 0.01},     {"backoff_max_s", 0.05},
-          {"timeout_s", 2}};
+          {"timeout_s", 60}};
 }
 
 std::vector<GenerationRequest> requests_for(const std::vector<Sample>& seeds, int per_seed = 1) {
@@ -113,6 +113,58 @@ TEST(OpenAITeacher, CountsTokensRetriesAndFailures) {
   EXPECT_THAT(failed[0].error, HasSubstr("HTTP 503"));
   EXPECT_EQ(flaky.usage().failures, 1);
   EXPECT_EQ(flaky.usage().retries, 1);
+}
+
+// What real servers send besides the plain shape (issue [1/6]): each reply either works or
+// fails that one request with a reason naming the field; nothing escapes as an exception.
+TEST(OpenAITeacher, RepliesOfUnexpectedShapesWorkOrFailOneRequestNamingTheField) {
+  const std::string answer = R"({\"text\": \"女足主场获胜\", \"label\": \"体育\"})";
+  struct Case {
+    std::string body;
+    bool ok;
+    std::string expect;  // the content when ok, else a part of the error
+    std::int64_t prompt_tokens = 0;
+  };
+  const std::vector<Case> cases = {
+      {R"({"choices": [{"message": {"content": ")" + answer + R"("}}], "usage": null})", true,
+       "女足"},
+      {R"({"choices": [{"message": {"content": "x"}}], "usage": "12 tokens"})", true, "x"},
+      {R"({"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "7"}})", true,
+       "x", 7},
+      {R"({"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": 7.0}})", true,
+       "x", 7},
+      {R"({"choices": [{"message": {"content": [{"type": "text", "text": "{\"text\": "},)"
+       R"( {"type": "text", "text": "\"x\"}"}]}}]})",
+       true, "{\"text\": \"x\"}"},
+      {R"({"choices": [{"message": {"content": 3}}]})", false, "choices[0].message.content"},
+      {R"({"choices": []})", false, "\"choices\" is empty"},
+      {R"({"error": {"message": {"code": 17}}})", false, "the reply is an error: {\"code\":17}"},
+      {R"({"error": {"message": ["a", "b"]}})", false, "the reply is an error: [\"a\",\"b\"]"},
+  };
+  FakeOpenAIServer server;
+  for (const Case& c : cases) server.push_fault(Fault::reply_body(c.body));
+  auto j = section(server);
+  j["concurrency"] = 1;  // the faults meet the requests in order
+  OpenAITeacher teacher(Task::kClassification, read_openai_teacher_options(j, "."), "");
+  const auto seeds = cls_seeds();
+  std::vector<GenerationRequest> requests;
+  for (std::size_t i = 0; i < cases.size(); ++i) requests.push_back({&seeds[0], i});
+  const auto gens = teacher.generate(requests, {}, nullptr);
+  std::int64_t failures = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    EXPECT_EQ(gens[i].ok, c.ok) << c.body << ": " << gens[i].error;
+    if (c.ok) {
+      EXPECT_THAT(gens[i].reply, HasSubstr(c.expect)) << c.body;
+      EXPECT_EQ(gens[i].prompt_tokens, c.prompt_tokens) << c.body;
+    } else {
+      ++failures;
+      EXPECT_THAT(gens[i].error, HasSubstr(c.expect)) << c.body;
+      EXPECT_THAT(gens[i].error, HasSubstr(server.base_url())) << c.body;
+    }
+  }
+  EXPECT_EQ(teacher.usage().failures, failures);
+  EXPECT_EQ(teacher.usage().prompt_tokens, 14);
 }
 
 TEST(OpenAITeacher, CacheMeansASecondRunAsksNothing) {

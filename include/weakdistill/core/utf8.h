@@ -13,6 +13,10 @@ namespace weakdistill::utf8 {
 // `s` is valid UTF-8.
 std::optional<std::size_t> find_invalid(std::string_view s);
 
+// `s` with each byte that starts no well-formed sequence replaced by U+FFFD: text from outside
+// (a server's error page) made safe to keep in JSON and logs.
+std::string make_valid(std::string_view s);
+
 // Decodes valid UTF-8 into code points. Throws std::invalid_argument on invalid input.
 std::u32string decode(std::string_view s);
 

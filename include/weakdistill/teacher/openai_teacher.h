@@ -74,6 +74,7 @@ class OpenAITeacher : public Teacher {
   std::unique_ptr<HttpClient> client_;
   std::unique_ptr<ResponseCache> cache_;
   mutable std::mutex usage_mutex_;
+  std::atomic<bool> usage_note_logged_{false};  // an unreadable usage is reported once a run
   TeacherUsage usage_;
 };
 
