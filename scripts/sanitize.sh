@@ -24,6 +24,10 @@ case "$mode" in
     ;;
 esac
 JOBS="${JOBS:-$(nproc)}"
+# -O1 -g1, not RelWithDebInfo's -O2 -g: half the compile time (bert_cls.cc under ASan+UBSan:
+# 41 s at -O2 -g, 20 s at -O1 -g1), and line tables are all a sanitizer's stack trace needs.
+# -O1 is also what the sanitizers' own documentation recommends.
+SANITIZER_FLAGS="-O1 -g1 -DNDEBUG"
 read -r -a ctest_extra <<<"${CTEST_ARGS:-}"
 
 # The GoogleTest suites that exercise threads in our code: the HTTP client and its replicas,
@@ -48,6 +52,7 @@ run_asan() {
   local t0 t1 t2
   t0=$(seconds)
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$SANITIZER_FLAGS" \
     -DWEAKDISTILL_SANITIZE=address,undefined -DWEAKDISTILL_BUILD_BENCH=OFF
   cmake --build build-asan -j "$JOBS"
   t1=$(seconds)
@@ -62,6 +67,7 @@ run_tsan() {
   local t0 t1 t2
   t0=$(seconds)
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$SANITIZER_FLAGS" \
     -DWEAKDISTILL_SANITIZE=thread -DWEAKDISTILL_BUILD_BENCH=OFF
   cmake --build build-tsan -j "$JOBS" --target "${TSAN_TARGETS[@]}"
   t1=$(seconds)

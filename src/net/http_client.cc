@@ -18,6 +18,7 @@
 
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/json_excerpt.h"
+#include "weakdistill/core/jsonl.h"
 #include "weakdistill/core/utf8.h"
 #include "weakdistill/core/options.h"
 
@@ -349,15 +350,22 @@ HttpOutcome HttpClient::Impl::post(const std::string& path, const std::string& b
       out.status = res->status;
       impl.release(replica, std::move(client));
       if (res->status >= 200 && res->status < 300) {
-        out.body = nlohmann::json::parse(res->body, nullptr, false);
+        // A body nested past kMaxJsonNesting parses (without recursion) but every copy of it
+        // recurses once a level: a million '[' from a broken server would overflow the stack.
+        const bool too_deep = json_nesting(res->body) > kMaxJsonNesting;
+        out.body = too_deep ? nlohmann::json(nlohmann::json::value_t::discarded)
+                            : nlohmann::json::parse(res->body, nullptr, false);
         if (!out.body.is_discarded()) {
           out.ok = true;
           out.error.clear();
           return out;
         }
         out.body = nullptr;
-        out.error = fmt::format("{} at {}: HTTP {} with a body that is not JSON ({} bytes)",
-                                o.context, replica.endpoint.url, res->status, res->body.size());
+        out.error = fmt::format(
+            "{} at {}: HTTP {} with a body that is not JSON ({} bytes{})", o.context,
+            replica.endpoint.url, res->status, res->body.size(),
+            too_deep ? fmt::format(", nested deeper than {} levels", kMaxJsonNesting)
+                : "");
       } else {
         const std::string message = redact_key(key, server_message(res->body));
         out.error = fmt::format("{} at {}: HTTP {}: {}", o.context, replica.endpoint.url,

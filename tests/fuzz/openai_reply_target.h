@@ -2,8 +2,8 @@
 // (teacher/chat_reply.h) and embeddings (embed/embeddings_reply.h).
 //
 // Input: one mode byte, then the reply's body. The body is parsed as the HTTP client parses a
-// 200 reply (nlohmann, no exceptions); a body that is not JSON is the client's business and is
-// skipped. mode % 2 == 0 reads a chat reply; mode % 2 == 1 an embeddings reply to
+// 200 reply (nlohmann, no exceptions); a body that is not JSON, or nests deeper than
+// kMaxJsonNesting, is refused by the client and skipped here. mode % 2 == 0 reads a chat reply; mode % 2 == 1 an embeddings reply to
 // n = (mode / 2) % 5 inputs, with the expected length dim = (mode / 10) % 3 * 4 (0: any).
 //
 // Neither reader documents an exception: any is a bug. So is a result that breaks its
@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "fuzz/target_support.h"
+#include "weakdistill/core/jsonl.h"
 #include "weakdistill/core/utf8.h"
 #include "weakdistill/embed/embeddings_reply.h"
 #include "weakdistill/teacher/chat_reply.h"
@@ -85,6 +86,8 @@ inline void check_embeddings(const nlohmann::json& body, std::size_t n, std::siz
 
 inline void openai_reply_target(std::string_view input) {
   const Split in = split_mode(input);
+  // The HTTP client refuses deeper bodies before parsing them (net/http_client.cc).
+  if (json_nesting(in.data) > kMaxJsonNesting) return;
   const nlohmann::json body = nlohmann::json::parse(in.data, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return;
   try {

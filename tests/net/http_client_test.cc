@@ -128,6 +128,29 @@ TEST(HttpClient, RetriesResetConnectionsAndTimeouts) {
   EXPECT_EQ(server.requests() - before, 3u);
 }
 
+// Found by reading the reply path for recursion (issue [1/6]): a 200 body nested a million deep
+// parsed fine (nlohmann parses without recursion) but the outcome's copy recursed once a level
+// and overflowed the stack, ending the whole run. Such a body is now a bad reply, retried.
+TEST(HttpClient, ABodyNestedTooDeepIsABadReplyNotACrash) {
+  FakeOpenAIServer server;
+  const std::string deep =
+      "{\"choices\": " + std::string(1'000'000, '[') + std::string(1'000'000, ']') + "}";
+  server.push_faults(3, Fault::reply_body(deep));
+  auto o = fast_options(server.base_url());
+  o.max_retries = 3;
+  HttpClient client(o);
+  const auto outs = client.post_many("/chat/completions", {chat_body()});
+  ASSERT_EQ(outs.size(), 1u);
+  EXPECT_TRUE(outs[0].ok) << outs[0].error;  // the fourth attempt got a normal reply
+  EXPECT_EQ(outs[0].attempts, 4);
+  server.push_faults(3, Fault::reply_body(deep));
+  o.max_retries = 2;
+  HttpClient impatient(o);
+  const auto failed = impatient.post_many("/chat/completions", {chat_body()});
+  EXPECT_FALSE(failed[0].ok);
+  EXPECT_THAT(failed[0].error, HasSubstr("nested deeper than 64 levels"));
+}
+
 TEST(HttpClient, GivesUpAfterMaxRetries) {
   FakeOpenAIServer server;
   server.push_faults(10, Fault::status_code(502));

@@ -2,7 +2,7 @@
 # WEAKDISTILL_SANITIZE is set. Every test gets them through ctest's ENVIRONMENT, and so
 # does every program a test starts (weakdistill, fake_openai), which inherits it.
 # Findings fail the test: each runtime exits with code 86 (distinct from the program's own
-# 0/1/2/130, so a test that expects exit 1 cannot pass on a sanitizer report), and UBSan
+# 0/1/2/130/143, so a test that expects exit 1 cannot pass on a sanitizer report), and UBSan
 # halts at its first report instead of printing and going on.
 # ${PROJECT_BINARY_DIR}/sanitizer-env.sh exports the same options for running the programs
 # by hand: `. build-asan/sanitizer-env.sh && build-asan/weakdistill ...`.
