@@ -4,8 +4,10 @@
 # inputs in tests/fuzz/regressions/<target>/). Exits non-zero if a target finds
 # a crash, a sanitizer report, a broken invariant, a timeout or an out-of-memory,
 # and prints the input that did it.
-# Usage: scripts/fuzz.sh [-t SECONDS] [-j JOBS] [-m] [TARGET...]
+# Usage: scripts/fuzz.sh [-t SECONDS | -n RUNS] [-j JOBS] [-m] [TARGET...]
 #   -t SECONDS  how long each target runs (default 30)
+#   -n RUNS     instead: each target runs exactly RUNS inputs from a fixed seed, so that the
+#               run is the same on any machine, however fast (what CI uses)
 #   -j JOBS     targets run at the same time, and compile jobs (default 1)
 #   -m          merge what the runs found back into tests/fuzz/corpus/<target>/
 #               (only inputs that add coverage; review before committing)
@@ -19,17 +21,27 @@ cd "$(dirname "$0")/.."
 seconds=30
 jobs=1
 merge=0
-usage() { sed -n '7,15s/^# \{0,1\}//p' "$0" >&2; exit 2; }
-while getopts "t:j:mh" opt; do
+runs=0
+usage() { sed -n '7,17s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+while getopts "t:n:j:mh" opt; do
   case $opt in
     t) seconds=$OPTARG ;;
+    n) runs=$OPTARG ;;
     j) jobs=$OPTARG ;;
     m) merge=1 ;;
     *) usage ;;
   esac
 done
 shift $((OPTIND - 1))
-[[ $seconds =~ ^[0-9]+$ && $jobs =~ ^[1-9][0-9]*$ ]] || usage
+[[ $seconds =~ ^[0-9]+$ && $runs =~ ^[0-9]+$ && $jobs =~ ^[1-9][0-9]*$ ]] || usage
+# What bounds a run: a count of inputs from seed 1 (repeatable), or a time.
+if ((runs > 0)); then
+  bound=(-runs="$runs" -seed=1)
+  amount="$runs inputs"
+else
+  bound=(-max_total_time="$seconds")
+  amount="$seconds s"
+fi
 all=(jsonl bio reply_parser config openai_reply)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
@@ -58,7 +70,7 @@ run_target() {
   # as the limit and run ten times slower; FUZZ_FLAGS="-max_len=65536" looks for
   # superlinear time.
   # shellcheck disable=SC2086
-  "$build/${t}_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+  "$build/${t}_fuzzer" "${bound[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
     -dict=tests/fuzz/dict/"$t".dict -artifact_prefix="$dir/artifacts/" -print_final_stats=1 \
     ${FUZZ_FLAGS:-} "${inputs[@]}" >"$dir/log" 2>&1 && echo 0 >"$dir/status" || echo $? >"$dir/status"
 }
@@ -66,11 +78,11 @@ run_target() {
 # Prints a target's outcome; returns non-zero on a finding.
 report() {
   local t=$1 status=$2 dir=$build/runs/$1
-  local runs rate
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
+  local executed rate
+  executed=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/log" | tail -1)
   if ((status == 0)); then
-    echo "fuzz: $t: ok, ${runs:-?} inputs in ${seconds} s (${rate:-?}/s), corpus $(find "$dir/corpus" -type f | wc -l) inputs"
+    echo "fuzz: $t: ok, ${executed:-?} inputs (${rate:-?}/s), corpus $(find "$dir/corpus" -type f | wc -l) inputs"
     if ((merge)); then
       "$build/${t}_fuzzer" -merge=1 tests/fuzz/corpus/"$t" "$dir/corpus" >"$dir/merge.log" 2>&1
       echo "fuzz: $t: merged into tests/fuzz/corpus/$t/ ($(find tests/fuzz/corpus/"$t" -type f | wc -l) inputs)"
@@ -94,7 +106,7 @@ report() {
 
 for t in "${targets[@]}"; do
   while (($(jobs -rp | wc -l) >= jobs)); do wait -n || true; done
-  echo "fuzz: $t: running for $seconds s"
+  echo "fuzz: $t: running for $amount"
   run_target "$t" &
 done
 wait

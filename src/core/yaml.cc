@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -46,12 +47,39 @@ struct Budget {
   std::size_t scalar_bytes = 0;
 };
 
+// YAML allows no C0 control character but tab and line ends (nor DEL) in a document, yet
+// yaml-cpp takes them raw and from "\0"-style escapes, and its emitter then writes them as bytes
+// that are not UTF-8: the run folder's config.yaml would not load again (found by the config
+// fuzzer in a CI smoke run: a NUL in a key and a URL).
+// And yaml-cpp decodes a "\xAA" escape to the single byte AA rather than to U+00AA in UTF-8
+// (also found by the config fuzzer): the value would not be UTF-8 though the file is.
+void check_printable(const std::string& text, const YAML::Node& node, const std::string& name) {
+  if (utf8::find_invalid(text)) {
+    throw InputError(at(name, node.Mark().line + 1,
+                        "an escape such as \\xAA makes a value that is not UTF-8; write the "
+                        "character itself, or \\u00AA"));
+  }
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
+      char code[8];
+      std::snprintf(code, sizeof code, "%04X", static_cast<unsigned>(c));
+      throw InputError(at(name, node.Mark().line + 1,
+                          std::string("a control character (U+") + code +
+                              ") in a value or key; a config holds printable text"));
+    }
+  }
+}
+
 nlohmann::json convert(const YAML::Node& node, const std::string& name, int depth, Budget& budget) {
   if (depth > 64) {
     throw InputError(at(name, node.Mark().line + 1, "nesting deeper than 64 levels"));
   }
   ++budget.values;
-  if (node.IsScalar()) budget.scalar_bytes += node.Scalar().size();
+  if (node.IsScalar()) {
+    budget.scalar_bytes += node.Scalar().size();
+    check_printable(node.Scalar(), node, name);
+  }
   if (budget.values > kMaxValues || budget.scalar_bytes > kMaxScalarBytes) {
     throw InputError(at(name, node.Mark().line + 1,
                         "the document expands to over " + std::to_string(kMaxValues) +
@@ -76,6 +104,7 @@ nlohmann::json convert(const YAML::Node& node, const std::string& name, int dept
           throw InputError(at(name, kv.first.Mark().line + 1, "a key must be a plain name"));
         }
         const std::string key = kv.first.Scalar();
+        check_printable(key, kv.first, name);
         if (out.contains(key)) {
           throw InputError(at(name, kv.first.Mark().line + 1, "duplicate key \"" + key + "\""));
         }

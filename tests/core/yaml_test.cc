@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "weakdistill/core/error.h"
+#include "weakdistill/core/options.h"
 
 namespace weakdistill {
 namespace {
@@ -52,6 +53,42 @@ TEST(Yaml, ErrorsNameFileAndLine) {
   }
   EXPECT_THROW(read_yaml_file("/no/such/config.yaml"), InputError);
   EXPECT_TRUE(parse_yaml("", "empty.yaml").is_object());
+}
+
+// Found by the config fuzzer in a CI smoke run: a NUL inside a key and a URL went through, and
+// to_yaml wrote it as a byte that is not UTF-8, so config.yaml did not load again.
+TEST(Yaml, ControlCharactersAreRefusedNamingTheLine) {
+  for (const std::string text :
+       {std::string("a: 1\nb\0c: 2\n", 12), std::string("a: 1\nb: \"x\\0y\"\n"),
+        std::string("a: 1\nb: [\"x\\x07\"]\n"), std::string("a: 1\nb: x\x7fy\n")}) {
+    try {
+      parse_yaml(text, "c.yaml");
+      ADD_FAILURE() << text;
+    } catch (const InputError& e) {
+      // yaml-cpp refuses some raw ones itself ("unknown escape character"); the rest are ours.
+      EXPECT_THAT(e.what(), HasSubstr("c.yaml:2: ")) << text;
+      if (text.find('\\') != std::string::npos) {
+        EXPECT_THAT(e.what(), HasSubstr("a control character (U+00")) << text;
+      }
+    }
+  }
+  // Tabs and line breaks inside values stay allowed.
+  EXPECT_EQ(parse_yaml("a: \"x\\ty\\nz\"\n", "c.yaml")["a"], "x\ty\nz");
+}
+
+// The same for --set (found by the config fuzzer next: a value of "\x01" bytes went through
+// parse_assignments and to_yaml, and config.yaml then failed the check above).
+TEST(Yaml, SetItemsWithControlCharactersAreRefused) {
+  for (const std::string item :
+       {std::string("a.b=x\x01y"), std::string("a.b=[\"x\\u0000y\"]"), std::string("a.b\x7f=1")}) {
+    try {
+      parse_assignments({"ok=1", item});
+      ADD_FAILURE() << item;
+    } catch (const UsageError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("--set: item 2 holds a control character (U+00")) << item;
+    }
+  }
+  EXPECT_EQ(parse_assignments({"a.b=x\ty"})["a"]["b"], "x\ty");
 }
 
 TEST(Yaml, NanAndInfStayText) {

@@ -1,0 +1,123 @@
+// What the stages of the distillation loop share (private to src/distill/). A round is a
+// sequence of named stages (round_stages.cc), in this order:
+//   weakness -> seeds -> teacher -> parse/verify -> diversity -> accept -> train/evaluate ->
+//   commit
+// each a function taking the run's state (RunState) and the round's work so far (RoundWork).
+// A feature joins the stage it belongs to; run.cc only sequences them.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "run_progress.h"
+#include "weakdistill/core/dataset.h"
+#include "weakdistill/distill/config.h"
+#include "weakdistill/distill/run.h"
+#include "weakdistill/distill/run_store.h"
+#include "weakdistill/embed/embedder.h"
+#include "weakdistill/student/student.h"
+#include "weakdistill/teacher/teacher.h"
+#include "weakdistill/teacher/verifier.h"
+
+namespace weakdistill::distill_internal {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// The run's data, read and checked before the run folder is made.
+struct Data {
+  Dataset train, dev, test;
+  std::vector<Sample> pool;
+  bool has_pool = false;
+  std::vector<Sample> labeled;  // train ∪ dev: seeds, label set, copy checks
+};
+
+// Reads and checks the config's data: few-shot draw, pool, dev (= test under protocol paper),
+// dev/test labels known to train. Throws InputError naming file:line.
+Data load_data(const RunConfig& c);
+
+// The loop's state across rounds. Not movable: the verifier and the teacher hold references
+// into `data`.
+struct RunState {
+  RunState(const RunConfig& config, const RunOptions& options) : c(config), o(options) {}
+  RunState(const RunState&) = delete;
+  RunState& operator=(const RunState&) = delete;
+
+  const RunConfig& c;
+  const RunOptions& o;
+  fs::path dir;
+  std::string store_path;
+  Data data;
+  std::unique_ptr<Student> student;  // the last round's
+  std::unique_ptr<Embedder> embedder;
+  std::unique_ptr<Teacher> teacher;
+  std::unique_ptr<RunStore> store;
+  std::unique_ptr<Verifier> verifier;
+  EmbeddingMatrix labeled_vectors;                  // data.labeled.size() × dim
+  std::vector<Sample> accepted;                     // all accepted so far, in acceptance order
+  std::vector<float> accepted_vectors;              // accepted.size() × dim, row-major
+  std::vector<nlohmann::ordered_json> augmented;    // augmented.jsonl's lines
+  std::vector<nlohmann::ordered_json> rounds;       // metrics.json's "rounds"
+  BestSoFar best;
+  nlohmann::ordered_json test_round0;
+  bool teacher_exhausted = false;
+
+  // rounds/NN, and the round's saved student (kept until the next round commits, or while best).
+  fs::path round_dir(int round) const;
+  fs::path round_student(int round) const;
+  // Throws RunInterrupted naming `where` once options.cancel is set.
+  void check_cancel(const std::string& where) const;
+  // Accepted samples a round may still add (distill.max_train), at most distill.per_round.
+  std::size_t quota() const;
+  // Trains a fresh student on `train_set` (per-epoch bars off: one line a round instead).
+  void train_student(int round, const std::vector<Sample>& train_set);
+};
+
+// Makes the student, embedder and teacher, creates or opens the run folder and its store
+// (writing config.yaml on a new run), embeds the labeled set; on a resume, brings back the
+// committed rounds, the accepted samples and their vectors, the best round and the last
+// round's student.
+void open_run(RunState& s);
+
+// Round 0, the few-shot baseline: trains on train, evaluates dev (and test once), commits.
+void run_round_zero(RunState& s);
+
+// One round's work, filled in stage by stage.
+struct RoundWork {
+  int round = 0;
+  fs::path dir;  // rounds/NN
+  Clock::time_point start = Clock::now();
+  std::size_t quota = 0;  // accepted samples this round may add
+  TeacherUsage usage_start;
+
+  // seeds: the labeled index of each request's seed; requests: one per seed.
+  std::vector<std::size_t> seeds;
+  std::vector<GenerationRequest> requests;
+  std::vector<Generation> generations;  // one per request
+  // One record per request: its outcome, detail, sample, diversity, rank.
+  std::vector<CandidateRecord> records;
+  std::vector<Sample> candidates;     // the parsed sample of each verified request
+  std::vector<std::size_t> verified;  // indices into requests
+  std::size_t parsed = 0;
+  EmbeddingMatrix verified_vectors;  // verified.size() × dim
+  std::size_t diverse = 0;
+  std::vector<std::size_t> kept;  // indices into requests, in acceptance order
+  std::vector<Sample> train_set;  // train ∪ every accepted sample
+  nlohmann::ordered_json dev;     // the trained student on dev
+  double dev_e = 0;
+};
+
+// Helpers the stages share.
+std::uint64_t ordinal_of(int round, std::size_t i);
+double headline(Task task, const nlohmann::ordered_json& metrics);
+std::string headline_name(Task task);
+nlohmann::ordered_json per_label(Task task, const nlohmann::ordered_json& metrics);
+void write_json(const fs::path& path, const nlohmann::ordered_json& j);
+void write_lines(const fs::path& path, const std::vector<nlohmann::ordered_json>& lines);
+
+}  // namespace weakdistill::distill_internal
