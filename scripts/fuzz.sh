@@ -6,8 +6,8 @@
 # and prints the input that did it.
 # Usage: scripts/fuzz.sh [-t SECONDS | -n RUNS] [-j JOBS] [-m] [TARGET...]
 #   -t SECONDS  how long each target runs (default 30)
-#   -n RUNS     instead: each target runs exactly RUNS inputs from a fixed seed, so that the
-#               run is the same on any machine, however fast (what CI uses)
+#   -n RUNS     instead: each target runs exactly RUNS inputs from seed 1, as many on a slow
+#               machine as on a fast one (what CI uses)
 #   -j JOBS     targets run at the same time, and compile jobs (default 1)
 #   -m          merge what the runs found back into tests/fuzz/corpus/<target>/
 #               (only inputs that add coverage; review before committing)
