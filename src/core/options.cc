@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "weakdistill/core/utf8.h"
@@ -104,35 +105,27 @@ void OptionReader::read(const nlohmann::json& v, const char* key,
 
 namespace {
 
-// A C0 control character other than tab and line ends, or DEL: what a YAML document may not hold
-// (core/yaml.cc refuses them in the config file; a --set value ends up in config.yaml too).
-bool control_character(const std::string& text, unsigned* which) {
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
-      *which = c;
-      return true;
-    }
-  }
-  return false;
-}
-
-// The same for every string inside `value` (JSON escapes such as \u0001 included), without
-// recursion: a --set value may nest as deep as it likes.
-bool control_character_in(const nlohmann::json& value, unsigned* which) {
+// A control character that a config may not hold (utf8::find_control) in any string or key inside
+// `value` (JSON escapes such as \u0001 included), found without recursion: a --set value may nest
+// as deep as it likes.
+std::optional<unsigned char> control_character_in(const nlohmann::json& value) {
   std::vector<const nlohmann::json*> stack{&value};
   while (!stack.empty()) {
     const nlohmann::json* v = stack.back();
     stack.pop_back();
-    if (v->is_string() && control_character(v->get_ref<const std::string&>(), which)) return true;
+    if (v->is_string()) {
+      if (const auto c = utf8::find_control(v->get_ref<const std::string&>())) return c;
+    }
     if (v->is_structured()) {
       for (auto it = v->begin(); it != v->end(); ++it) {
-        if (v->is_object() && control_character(it.key(), which)) return true;
+        if (v->is_object()) {
+          if (const auto c = utf8::find_control(it.key())) return c;
+        }
         stack.push_back(&*it);
       }
     }
   }
-  return false;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -154,10 +147,11 @@ nlohmann::json parse_assignments(const std::vector<std::string>& items) {
     const std::string text = item.substr(eq + 1);
     nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
     if (value.is_discarded() || value.is_object()) value = text;
-    unsigned which = 0;
-    if (control_character(item, &which) || control_character_in(value, &which)) {
+    auto control = utf8::find_control(item);
+    if (!control) control = control_character_in(value);
+    if (control) {
       char code[8];
-      std::snprintf(code, sizeof code, "%04X", which);
+      std::snprintf(code, sizeof code, "%04X", static_cast<unsigned>(*control));
       throw UsageError("--set: item " + std::to_string(&item - items.data() + 1) +
                        " holds a control character (U+" + code + "); a config holds printable text");
     }

@@ -52,6 +52,14 @@ std::optional<std::size_t> find_invalid(std::string_view s) {
   return std::nullopt;
 }
 
+std::optional<unsigned char> find_control(std::string_view s) {
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) return c;
+  }
+  return std::nullopt;
+}
+
 std::string make_valid(std::string_view s) {
   std::string out;
   out.reserve(s.size());

@@ -59,15 +59,12 @@ void check_printable(const std::string& text, const YAML::Node& node, const std:
                         "an escape such as \\xAA makes a value that is not UTF-8; write the "
                         "character itself, or \\u00AA"));
   }
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
-      char code[8];
-      std::snprintf(code, sizeof code, "%04X", static_cast<unsigned>(c));
-      throw InputError(at(name, node.Mark().line + 1,
-                          std::string("a control character (U+") + code +
-                              ") in a value or key; a config holds printable text"));
-    }
+  if (const auto c = utf8::find_control(text)) {
+    char code[8];
+    std::snprintf(code, sizeof code, "%04X", static_cast<unsigned>(*c));
+    throw InputError(at(name, node.Mark().line + 1,
+                        std::string("a control character (U+") + code +
+                            ") in a value or key; a config holds printable text"));
   }
 }
 

@@ -33,13 +33,10 @@ std::unique_ptr<Student> make_fasttext(const nlohmann::json& options);
 std::unique_ptr<Student> make_command(Task task, std::string_view kind,
                                       const nlohmann::json& options);
 
-// A libtorch student from libweakdistill_neural.so, loaded on first use.
-// Throws std::runtime_error saying where the library was looked for.
+// A libtorch student from libweakdistill_neural.so, loaded on first use
+// (core/neural_plugin.h). Throws std::runtime_error saying where the library was looked for.
 std::unique_ptr<Student> make_neural(Task task, std::string_view kind,
                                      const nlohmann::json& options);
-
-// The `bge` embedder from the same library (its `embedder` section as given).
-std::unique_ptr<Embedder> make_neural_embedder(const nlohmann::json& config);
 
 }  // namespace weakdistill::student_internal
 

@@ -37,6 +37,10 @@ bool is_space(char32_t c);
 // std::invalid_argument on invalid input.
 std::string without_space(std::string_view s);
 
+// The first C0 control character other than tab, LF and CR, or DEL, in `s`: what a YAML
+// document may not hold (and so neither a config). nullopt when there is none.
+std::optional<unsigned char> find_control(std::string_view s);
+
 // Strips a leading UTF-8 byte order mark, if any.
 std::string_view strip_bom(std::string_view s);
 
