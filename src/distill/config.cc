@@ -129,6 +129,7 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     r.get("min_char_overlap", t.min_char_overlap);
     r.get("max_train", t.max_train);
     r.get("test_each_round", t.test_each_round);
+    r.get("reservoir", t.reservoir);
     r.finish();
     if (t.per_round < 1) r.fail("per_round", "must be at least 1");
     if (!(t.oversample >= 1 && t.oversample <= 100)) r.fail("oversample", "must be in [1, 100]");
@@ -188,7 +189,8 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
                   {"seed_from", t.seed_from},
                   {"min_char_overlap", t.min_char_overlap},
                   {"max_train", t.max_train},
-                  {"test_each_round", t.test_each_round}};
+                  {"test_each_round", t.test_each_round},
+                  {"reservoir", t.reservoir}};
   if (!c.run_dir.empty()) o["run_dir"] = c.run_dir;
   return c;
 }

@@ -43,9 +43,10 @@ Weakness analyse_round_weakness(RunState& s, const RoundWork& w) {
 void draw_round_seeds(const RunState& s, RoundWork& w, const Weakness& weakness) {
   const DistillConfig& d = s.c.distill;
   Rng rng(stream_seed(d.seed, static_cast<std::uint64_t>(w.round)));
-  // oversample × per_round, or × what distill.max_train still lets in.
+  // oversample × what the round still needs (per_round, or what distill.max_train still lets
+  // in, less what the reservoir gave).
   const auto n =
-      static_cast<std::size_t>(std::llround(d.oversample * static_cast<double>(w.quota)));
+      static_cast<std::size_t>(std::llround(d.oversample * static_cast<double>(w.need)));
   w.seeds = draw_seeds(weakness.p, n, rng);
   w.requests.clear();
   for (std::size_t i = 0; i < w.seeds.size(); ++i) {
@@ -53,127 +54,68 @@ void draw_round_seeds(const RunState& s, RoundWork& w, const Weakness& weakness)
   }
 }
 
-bool ask_teacher(RunState& s, RoundWork& w) {
-  {
-    Progress progress(fmt::format("round {} teacher", w.round), w.requests.size(), "requests");
-    std::int64_t tokens = 0;
-    w.generations = s.teacher->generate(
-        w.requests,
-        [&](std::size_t, const Generation& g) {
-          tokens += g.prompt_tokens + g.completion_tokens;
-          progress.advance(1, tokens ? human_count(static_cast<double>(tokens)) + " tokens" : "");
-        },
-        s.o.cancel);
-  }
-  s.check_cancel(fmt::format("during round {}'s teacher requests", w.round));
-  // A teacher that answered nothing is down, not weak: stop (what was answered is cached)
-  // rather than train rounds on nothing.
-  if (!w.requests.empty() && std::none_of(w.generations.begin(), w.generations.end(),
-                                          [](const Generation& g) { return g.ok; })) {
-    if (s.teacher->kind() == "pool") {
-      spdlog::warn("round {}: the pool teacher has no unused sample left for any seed; stopping",
-                   w.round);
-      return false;
-    }
-    throw std::runtime_error(fmt::format(
-        "round {}: the teacher answered none of {} requests (last error: {}); fix it, then "
-        "continue with: weakdistill run --resume {}",
-        w.round, w.requests.size(), w.generations.back().error, s.o.run_dir));
-  }
-  return true;
-}
-
-void parse_and_verify(RunState& s, RoundWork& w) {
-  const RunConfig& c = s.c;
-  w.records.assign(w.requests.size(), CandidateRecord{});
-  w.candidates.assign(w.requests.size(), Sample{});
-  for (std::size_t i = 0; i < w.requests.size(); ++i) {
-    CandidateRecord& rec = w.records[i];
-    const Generation& g = w.generations[i];
-    rec.round = w.round;
-    rec.ordinal = w.requests[i].ordinal;
-    rec.seed_index = w.seeds[i];
-    rec.reply = g.reply;
-    if (!g.ok) {
-      rec.outcome = std::string(reason_name(RejectReason::kRequestFailed));
-      rec.detail = g.error;
-      continue;
-    }
-    ParsedReply p = parse_reply(c.task, g.reply, g.finish_reason);
-    if (p.rejection) {
-      rec.outcome = std::string(reason_name(p.rejection->reason));
-      rec.detail = p.rejection->detail;
-      continue;
-    }
-    ++w.parsed;
-    if (c.distill.verify) {
-      if (auto bad = s.verifier->verify(*p.sample, *w.requests[i].seed)) {
-        rec.outcome = std::string(reason_name(bad->reason));
-        rec.detail = bad->detail;
-        rec.sample = to_json(*p.sample, c.task);
-        continue;
-      }
-    } else if (c.task == Task::kNer) {
-      // Without verification, offsets still have to be found to train on.
-      Verifier lenient(c.task, s.data.labeled, VerifyOptions{0.0});
-      if (auto bad = lenient.verify(*p.sample, *w.requests[i].seed);
-          bad && bad->reason == RejectReason::kEntityNotInText) {
-        rec.outcome = std::string(reason_name(bad->reason));
-        rec.detail = bad->detail;
-        continue;
-      }
-    }
-    rec.sample = to_json(*p.sample, c.task);
-    w.candidates[i] = std::move(*p.sample);
-    w.verified.push_back(i);
-  }
+EmbeddingMatrix comparison_set(const RunState& s,
+                               const std::vector<const std::vector<float>*>& extra) {
+  const EmbeddingMatrix& labeled = s.labeled_vectors;
+  const std::size_t dim = labeled.dim();
+  const std::size_t accepted_rows = dim ? s.accepted_vectors.size() / dim : 0;
+  EmbeddingMatrix m(labeled.rows() + accepted_rows + extra.size(), dim);
+  float* out = std::copy(labeled.data(), labeled.data() + labeled.rows() * dim, m.data());
+  out = std::copy(s.accepted_vectors.begin(), s.accepted_vectors.end(), out);
+  for (const auto* v : extra) out = std::copy(v->begin(), v->end(), out);
+  return m;
 }
 
 void select_diverse_candidates(RunState& s, RoundWork& w) {
-  if (w.verified.empty()) return;
   const DistillConfig& d = s.c.distill;
+  const auto over_quota = [&](std::size_t i) {
+    w.records[i].outcome = "over_quota";
+    if (d.reservoir) w.reservoir_added.push_back(i);
+  };
+  if (w.verified.empty()) return;
   std::vector<std::string> texts;
   for (std::size_t i : w.verified) texts.push_back(w.candidates[i].text);
-  w.verified_vectors = s.embedder->embed(texts);
+  const EmbeddingMatrix embedded = s.embedder->embed(texts);
+  for (std::size_t k = 0; k < w.verified.size(); ++k) {
+    w.vectors[w.verified[k]].assign(embedded.row(k), embedded.row(k) + embedded.dim());
+  }
+  std::vector<std::size_t> kept;
   if (!d.diversity) {
     w.diverse = w.verified.size();
     for (std::size_t i : w.verified) {
-      if (w.kept.size() < w.quota) {
-        w.kept.push_back(i);
+      if (kept.size() < w.need) {
+        kept.push_back(i);
       } else {
-        w.records[i].outcome = "over_quota";
+        over_quota(i);
       }
     }
-    return;
-  }
-  // The comparison set: the labeled samples, then every accepted one.
-  const std::size_t dim = w.verified_vectors.dim();
-  const EmbeddingMatrix& labeled = s.labeled_vectors;
-  EmbeddingMatrix reference(labeled.rows() + s.accepted.size(), dim);
-  std::copy(labeled.data(), labeled.data() + labeled.rows() * dim, reference.data());
-  std::copy(s.accepted_vectors.begin(), s.accepted_vectors.end(),
-            reference.data() + labeled.rows() * dim);
-  DiversityOptions dopt;
-  dopt.dist_min = d.dist_min;
-  dopt.keep = w.quota;
-  const DiversityResult r = select_diverse(reference, w.verified_vectors, dopt);
-  for (std::size_t k = 0; k < w.verified.size(); ++k) {
-    auto& rec = w.records[w.verified[k]];
-    rec.diversity = r.diversity[k];
-    if (r.kept[k] || r.diversity[k] >= d.dist_min) ++w.diverse;
-    if (!r.kept[k]) {
-      rec.outcome = r.diversity[k] >= d.dist_min ? "over_quota" : "not_diverse";
-      rec.detail = fmt::format("diversity {:.4f} (dist_min {})", r.diversity[k], d.dist_min);
+  } else {
+    // Against the labeled samples, every accepted one and what the reservoir gave this round.
+    std::vector<const std::vector<float>*> taken;
+    for (std::size_t i : w.kept) taken.push_back(&w.vectors[i]);
+    DiversityOptions dopt;
+    dopt.dist_min = d.dist_min;
+    dopt.keep = w.need;
+    const DiversityResult r = select_diverse(comparison_set(s, taken), embedded, dopt);
+    for (std::size_t k = 0; k < w.verified.size(); ++k) {
+      auto& rec = w.records[w.verified[k]];
+      rec.diversity = r.diversity[k];
+      if (r.kept[k] || r.diversity[k] >= d.dist_min) ++w.diverse;
+      if (!r.kept[k]) {
+        rec.detail = fmt::format("diversity {:.4f} (dist_min {})", r.diversity[k], d.dist_min);
+        if (r.diversity[k] >= d.dist_min) {
+          over_quota(w.verified[k]);
+        } else {
+          rec.outcome = "not_diverse";
+        }
+      }
     }
+    for (std::size_t k : r.order) kept.push_back(w.verified[k]);
   }
-  for (std::size_t k : r.order) w.kept.push_back(w.verified[k]);
+  w.kept.insert(w.kept.end(), kept.begin(), kept.end());
 }
 
 void accept_candidates(RunState& s, RoundWork& w) {
-  if (w.kept.empty()) return;
-  const std::size_t dim = w.verified_vectors.dim();
-  std::vector<std::size_t> row_of(w.requests.size(), 0);  // request -> row of verified_vectors
-  for (std::size_t k = 0; k < w.verified.size(); ++k) row_of[w.verified[k]] = k;
   for (std::size_t rank = 0; rank < w.kept.size(); ++rank) {
     const std::size_t i = w.kept[rank];
     auto& rec = w.records[i];
@@ -181,14 +123,16 @@ void accept_candidates(RunState& s, RoundWork& w) {
     rec.rank = static_cast<int>(rank);
     rec.outcome = "accepted";
     s.verifier->add_accepted(w.candidates[i]);
-    const float* row = w.verified_vectors.row(row_of[i]);
-    s.accepted_vectors.insert(s.accepted_vectors.end(), row, row + dim);
-    s.augmented.push_back(
-        {{"sample", to_json(w.candidates[i], s.c.task)},
-         {"seed", w.requests[i].seed->id.value_or(std::to_string(w.seeds[i]))},
-         {"round", w.round},
-         {"diversity", rec.diversity >= 0 ? nlohmann::ordered_json(rec.diversity)
-                                          : nlohmann::ordered_json()}});
+    s.accepted_vectors.insert(s.accepted_vectors.end(), w.vectors[i].begin(), w.vectors[i].end());
+    const Sample& seed = s.data.labeled[rec.seed_index];
+    nlohmann::ordered_json line = {
+        {"sample", to_json(w.candidates[i], s.c.task)},
+        {"seed", seed.id.value_or(std::to_string(rec.seed_index))},
+        {"round", w.round},
+        {"diversity", rec.diversity >= 0 ? nlohmann::ordered_json(rec.diversity)
+                                         : nlohmann::ordered_json()}};
+    if (rec.source_round >= 0) line["generated_in_round"] = rec.source_round;
+    s.augmented.push_back(std::move(line));
     s.accepted.push_back(w.candidates[i]);
   }
 }
@@ -224,10 +168,32 @@ nlohmann::ordered_json round_record(RunState& s, const RoundWork& w) {
   r["round"] = w.round;
   r["train_size"] = w.train_set.size();
   r["requested"] = w.requests.size();
+  const ReaskYield y = reask_yield(w.attempts);
+  r["reasked"] = y.reasks;
   r["parsed"] = w.parsed;
   r["verified"] = w.verified.size();
   r["diverse"] = w.diverse;
   r["accepted"] = w.kept.size();
+  // Usable samples (parsed and verified) per first request: before and after re-asks.
+  const auto per_request = [&](std::size_t n) {
+    return y.requests ? static_cast<double>(n) / static_cast<double>(y.requests) : 0.0;
+  };
+  r["yield"] = {{"first_try", per_request(y.usable_first_try)},
+                {"after_reasks", per_request(y.usable)}};
+  if (c.distill.reservoir) {
+    double age = 0;
+    for (std::size_t rank = 0; rank < w.from_reservoir; ++rank) {
+      age += w.round - w.records[w.kept[rank]].source_round;
+    }
+    r["reservoir"] = {
+        {"held", s.reservoir.size()},
+        {"taken", w.from_reservoir},
+        {"dropped", w.reservoir_change.removed.size() - w.from_reservoir},
+        {"added", w.reservoir_added.size()},
+        {"held_after", s.reservoir.size() - w.reservoir_change.removed.size() +
+                           w.reservoir_added.size()},
+        {"taken_mean_age", w.from_reservoir ? age / static_cast<double>(w.from_reservoir) : 0.0}};
+  }
   r["dev"] = w.dev;
   r["dev_e"] = w.dev_e;
   r["per_label"] = per_label(c.task, w.dev);
@@ -238,6 +204,10 @@ nlohmann::ordered_json round_record(RunState& s, const RoundWork& w) {
   }
   r["rejected"] = reasons;
   r["teacher"] = usage_since(s.teacher->usage(), w.usage_start).to_json();
+  if (const auto format = s.teacher->format_state(); !format.is_null()) {
+    r["teacher"]["response_format"] = format["response_format"];
+    if (!format["fallbacks"].empty()) r["teacher"]["fallbacks"] = format["fallbacks"];
+  }
   r["seconds"] = std::chrono::duration<double>(Clock::now() - w.start).count();
   if (c.protocol == "paper") r["leaks"] = true;
   if (s.teacher->simulated()) r["simulated"] = true;
@@ -248,14 +218,22 @@ nlohmann::ordered_json round_record(RunState& s, const RoundWork& w) {
 
 void commit_round(RunState& s, RoundWork& w) {
   const nlohmann::ordered_json r = round_record(s, w);
+  const ReaskYield y = reask_yield(w.attempts);
   // Files first, then the store: the round counts once its row is committed.
   std::vector<nlohmann::ordered_json> acc_lines, rej_lines;
   for (const auto& rec : w.records) {
     nlohmann::ordered_json line = {
         {"ordinal", rec.ordinal}, {"seed_index", rec.seed_index}, {"outcome", rec.outcome}};
+    if (rec.slot > 0) line["slot"] = rec.slot;
+    if (rec.attempt > 0) {
+      line["attempt"] = rec.attempt;
+      line["first_ordinal"] = rec.first_ordinal;
+    }
+    if (rec.source_round >= 0) line["generated_in_round"] = rec.source_round;
     if (!rec.detail.empty()) line["detail"] = rec.detail;
     if (!rec.sample.is_null()) line["sample"] = rec.sample;
     if (rec.diversity >= 0) line["diversity"] = rec.diversity;
+    if (!rec.reasoning.empty()) line["reasoning"] = rec.reasoning;
     if (rec.accepted) {
       acc_lines.push_back(line);
     } else {
@@ -269,9 +247,19 @@ void commit_round(RunState& s, RoundWork& w) {
   failpoint("round_files_written");
   const bool improved = w.dev_e > s.best.best_e;
   save_student(*s.student, s.round_student(w.round).string());
-  s.store->commit_round(w.round, r, w.records);
+  for (std::size_t i : w.reservoir_added) {
+    w.reservoir_change.added.push_back({w.records[i], w.vectors[i]});
+  }
+  s.store->commit_round(w.round, r, w.records, w.reservoir_change);
   failpoint("round_committed");
   s.rounds.push_back(r);
+  // The reservoir as the store now holds it.
+  std::erase_if(s.reservoir, [&](const ReservoirEntry& e) {
+    return std::find(w.reservoir_change.removed.begin(), w.reservoir_change.removed.end(),
+                     std::tuple(e.record.round, e.record.ordinal, e.record.slot)) !=
+           w.reservoir_change.removed.end();
+  });
+  for (auto& e : w.reservoir_change.added) s.reservoir.push_back(std::move(e));
   if (improved) {
     s.best.best_e = w.dev_e;
     s.best.best_round = w.round;
@@ -285,9 +273,11 @@ void commit_round(RunState& s, RoundWork& w) {
     fs::remove_all(s.round_student(w.round - 1));
   }
   spdlog::info(
-      "round {}: requested {} → parsed {} → verified {} → diverse {} → accepted {} · train {} · "
+      "round {}: requested {}{} → parsed {} → verified {} → diverse {} → accepted {}{} · train {} · "
       "dev {} {:.4f}{} · {:.0f} s",
-      w.round, w.requests.size(), w.parsed, w.verified.size(), w.diverse, w.kept.size(),
+      w.round, w.requests.size(), y.reasks ? fmt::format(" (+{} re-asked)", y.reasks) : "",
+      w.parsed, w.verified.size(), w.diverse, w.kept.size(),
+      w.from_reservoir ? fmt::format(" ({} from the reservoir)", w.from_reservoir) : "",
       w.train_set.size(), headline_name(s.c.task), w.dev_e, improved ? " (best)" : "",
       r["seconds"].get<double>());
 }

@@ -11,30 +11,43 @@ namespace weakdistill::distill_internal {
 // probabilities (dev's set to 0 under seed_from: train); writes rounds/NN/weakness.jsonl.
 Weakness analyse_round_weakness(RunState& s, const RoundWork& w);
 
-// 2. Seeds: oversample × quota requests, each seed drawn by its probability.
+// 2. Reservoir (round_reservoir.cc): the candidates earlier rounds had no room for are
+// checked again (copies, then diversity against the grown labeled set, with the vectors they
+// were stored with); what still qualifies is taken first, up to the quota, and what no longer
+// does is dropped. Sets `need`, the rest of the quota. A no-op under distill.reservoir off.
+void take_from_reservoir(RunState& s, RoundWork& w);
+
+// 3. Seeds: oversample × need requests, each seed drawn by its probability.
 void draw_round_seeds(const RunState& s, RoundWork& w, const Weakness& weakness);
 
-// 3. Teacher: asks for every request (the cache answers what it holds), with a progress bar.
-// Returns false when the pool teacher has nothing left for any seed (the run stops there);
-// throws when any other teacher answered none, and RunInterrupted on cancel.
+// 4. Teacher (round_teacher.cc): asks for every request (the cache answers what it holds),
+// with a progress bar, judging each reply as it comes back (parse_and_verify's judge) and
+// asking again those unusable for their form (teacher.format_retries). Returns false when the
+// pool teacher has nothing left for any seed (the run stops there); throws when any other
+// teacher answered none, and RunInterrupted on cancel.
 bool ask_teacher(RunState& s, RoundWork& w);
 
-// 4. Parse and verify each reply into records, candidates, verified, parsed.
+// 5. Parse and verify (round_teacher.cc): the verdicts of every attempt become records,
+// candidates, verified, parsed.
+std::vector<Verdict> judge_reply(const RunState& s, const GenerationRequest& request,
+                                 const Generation& g);
 void parse_and_verify(RunState& s, RoundWork& w);
 
-// 5. Diversity: embeds the verified candidates and chooses, farthest first, at most `quota`
-// at least dist_min from the labeled and accepted samples (or the first `quota` with
-// distill.diversity off): kept, diverse, and each record's diversity and outcome.
+// 6. Diversity: embeds the verified candidates and chooses, farthest first, at most `need`
+// at least dist_min from the labeled, accepted and reservoir-taken samples (or the first
+// `need` with distill.diversity off): kept, diverse, each record's diversity and outcome;
+// over_quota ones are marked for the reservoir.
 void select_diverse_candidates(RunState& s, RoundWork& w);
 
-// 6. Accept: the kept candidates join the accepted samples, their vectors, the verifier's
+// 7. Accept: the kept candidates join the accepted samples, their vectors, the verifier's
 // copy checks and augmented.jsonl.
 void accept_candidates(RunState& s, RoundWork& w);
 
-// 7. Train and evaluate: a fresh student on train ∪ all accepted, scored on dev.
+// 8. Train and evaluate: a fresh student on train ∪ all accepted, scored on dev.
 void train_and_evaluate(RunState& s, RoundWork& w);
 
-// 8. Commit: the round's files, its student, then its row and candidates in one transaction;
+// 9. Commit: the round's files, its student, then its row, candidates and reservoir change in
+// one transaction;
 // then best/ and the bookkeeping of the best round. Logs the round's line.
 void commit_round(RunState& s, RoundWork& w);
 

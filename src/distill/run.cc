@@ -122,6 +122,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     w.quota = s.quota();
     w.usage_start = s.teacher->usage();
     const Weakness weakness = analyse_round_weakness(s, w);
+    take_from_reservoir(s, w);
     draw_round_seeds(s, w, weakness);
     if (!ask_teacher(s, w)) {
       s.teacher_exhausted = true;

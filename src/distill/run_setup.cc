@@ -129,8 +129,10 @@ void restore_from_store(RunState& s) {
   std::vector<GenerationRequest> replay;
   const auto past = s.store->candidates(first_round - 1);
   std::vector<const CandidateRecord*> past_accepted;
+  std::set<std::uint64_t> replayed;  // a reply of several samples is one request
   for (const auto& cand : past) {
-    if (s.teacher->stateful() && cand.seed_index < s.data.labeled.size()) {
+    if (s.teacher->stateful() && cand.seed_index < s.data.labeled.size() &&
+        cand.source_round < 0 && replayed.insert(cand.ordinal).second) {
       replay.push_back({&s.data.labeled[cand.seed_index], cand.ordinal});
     }
     if (cand.accepted) past_accepted.push_back(&cand);
@@ -143,12 +145,14 @@ void restore_from_store(RunState& s) {
     const CandidateRecord& cand = *cp;
     Sample sample = parse_sample(cand.sample.dump(), c.task, ReadOptions{}, s.store_path);
     s.verifier->add_accepted(sample);
-    s.augmented.push_back(
-        {{"sample", to_json(sample, c.task)},
-         {"seed", s.data.labeled[cand.seed_index].id.value_or(std::to_string(cand.seed_index))},
-         {"round", cand.round},
-         {"diversity", cand.diversity >= 0 ? nlohmann::ordered_json(cand.diversity)
-                                            : nlohmann::ordered_json()}});
+    nlohmann::ordered_json line = {
+        {"sample", to_json(sample, c.task)},
+        {"seed", s.data.labeled[cand.seed_index].id.value_or(std::to_string(cand.seed_index))},
+        {"round", cand.round},
+        {"diversity", cand.diversity >= 0 ? nlohmann::ordered_json(cand.diversity)
+                                          : nlohmann::ordered_json()}};
+    if (cand.source_round >= 0) line["generated_in_round"] = cand.source_round;
+    s.augmented.push_back(std::move(line));
     s.accepted.push_back(std::move(sample));
   }
   if (!replay.empty()) s.teacher->generate(replay, {}, s.o.cancel);  // restores "used" state
@@ -158,6 +162,7 @@ void restore_from_store(RunState& s) {
     const auto m = s.embedder->embed(texts);
     s.accepted_vectors.assign(m.data(), m.data() + m.rows() * m.dim());
   }
+  if (c.distill.reservoir) s.reservoir = s.store->reservoir();
   s.best = best_so_far(s.rounds);
   s.test_round0 = s.rounds.front().value("test_round0", nlohmann::ordered_json());
   for (auto& r : s.rounds) r.erase("test_round0");
@@ -199,6 +204,10 @@ void open_run(RunState& s) {
   }
   s.embedder->attach_cache(s.store_path);
   s.teacher->attach_cache(s.store_path);
+  // A response_format fallback made earlier in this run holds for the rest of it.
+  if (const auto format = s.store->meta("teacher_format")) {
+    s.teacher->restore_format_state(nlohmann::json::parse(*format));
+  }
   if (s.teacher->simulated()) {
     spdlog::warn("the {} teacher is SIMULATED: it returns held-out samples, not an LLM's",
                  s.teacher->kind());

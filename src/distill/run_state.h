@@ -21,6 +21,7 @@
 #include "weakdistill/distill/run_store.h"
 #include "weakdistill/embed/embedder.h"
 #include "weakdistill/student/student.h"
+#include "weakdistill/teacher/reask.h"
 #include "weakdistill/teacher/teacher.h"
 #include "weakdistill/teacher/verifier.h"
 
@@ -63,6 +64,7 @@ struct RunState {
   std::vector<float> accepted_vectors;              // accepted.size() × dim, row-major
   std::vector<nlohmann::ordered_json> augmented;    // augmented.jsonl's lines
   std::vector<nlohmann::ordered_json> rounds;       // metrics.json's "rounds"
+  std::vector<ReservoirEntry> reservoir;            // over_quota candidates kept, oldest first
   BestSoFar best;
   nlohmann::ordered_json test_round0;
   bool teacher_exhausted = false;
@@ -93,26 +95,35 @@ struct RoundWork {
   fs::path dir;  // rounds/NN
   Clock::time_point start = Clock::now();
   std::size_t quota = 0;  // accepted samples this round may add
+  std::size_t need = 0;   // quota minus what the reservoir gave: what the teacher is asked for
   TeacherUsage usage_start;
 
-  // seeds: the labeled index of each request's seed; requests: one per seed.
+  // seeds: the labeled index of each first request's seed; requests: one per seed.
   std::vector<std::size_t> seeds;
   std::vector<GenerationRequest> requests;
-  std::vector<Generation> generations;  // one per request
-  // One record per request: its outcome, detail, sample, diversity, rank.
+  std::vector<Attempt> attempts;  // first asks, then re-asks (teacher.format_retries)
+  // One record per sample of each reply (one for a reply without any), then one per
+  // reservoir entry taken or dropped this round. `candidates` and `vectors` run parallel:
+  // the record's sample when it passed verification, its embedding once embedded.
   std::vector<CandidateRecord> records;
-  std::vector<Sample> candidates;     // the parsed sample of each verified request
-  std::vector<std::size_t> verified;  // indices into requests
+  std::vector<Sample> candidates;
+  std::vector<std::vector<float>> vectors;
+  std::vector<std::size_t> verified;  // records of this round's replies that passed verification
   std::size_t parsed = 0;
-  EmbeddingMatrix verified_vectors;  // verified.size() × dim
   std::size_t diverse = 0;
-  std::vector<std::size_t> kept;  // indices into requests, in acceptance order
+  std::vector<std::size_t> kept;  // records accepted, in acceptance order (the reservoir's first)
+  std::size_t from_reservoir = 0;  // of kept, those the reservoir gave
+  ReservoirChange reservoir_change;
+  std::vector<std::size_t> reservoir_added;  // records that go to the reservoir
   std::vector<Sample> train_set;  // train ∪ every accepted sample
   nlohmann::ordered_json dev;     // the trained student on dev
   double dev_e = 0;
 };
 
 // Helpers the stages share.
+// The rows a candidate's diversity is measured against: the labeled samples, every accepted
+// one, then `extra` (vectors taken this round but not yet accepted).
+EmbeddingMatrix comparison_set(const RunState& s, const std::vector<const std::vector<float>*>& extra);
 std::uint64_t ordinal_of(int round, std::size_t i);
 double headline(Task task, const nlohmann::ordered_json& metrics);
 std::string headline_name(Task task);

@@ -303,6 +303,10 @@ HttpOutcome HttpClient::post(const std::string& path, const nlohmann::json& body
   return impl_->post(path, body.dump(), nullptr);
 }
 
+HttpOutcome HttpClient::post_serialized(const std::string& path, const std::string& body) {
+  return impl_->post(path, body, nullptr);
+}
+
 HttpOutcome HttpClient::Impl::post(const std::string& path, const std::string& body,
                                    const std::atomic<bool>* cancel) {
   Impl& impl = *this;
@@ -395,6 +399,16 @@ std::vector<HttpOutcome> HttpClient::post_many(
     const std::string& path, const std::vector<nlohmann::json>& bodies,
     const std::function<void(std::size_t, const HttpOutcome&)>& on_done,
     const std::atomic<bool>* cancel) {
+  std::vector<std::string> serialized;
+  serialized.reserve(bodies.size());
+  for (const auto& body : bodies) serialized.push_back(body.dump());
+  return post_many_serialized(path, serialized, on_done, cancel);
+}
+
+std::vector<HttpOutcome> HttpClient::post_many_serialized(
+    const std::string& path, const std::vector<std::string>& bodies,
+    const std::function<void(std::size_t, const HttpOutcome&)>& on_done,
+    const std::atomic<bool>* cancel) {
   std::vector<HttpOutcome> outcomes(bodies.size());
   std::atomic<std::size_t> next{0};
   std::atomic<bool> stop{false};
@@ -412,7 +426,7 @@ std::vector<HttpOutcome> HttpClient::post_many(
         outcome.error = "cancelled";
       } else {
         try {
-          outcome = impl_->post(path, bodies[i].dump(), &any_stop);
+          outcome = impl_->post(path, bodies[i], &any_stop);
         } catch (...) {
           std::lock_guard lock(done_mutex);
           if (!failure) failure = std::current_exception();

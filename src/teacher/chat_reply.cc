@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <string_view>
 
 #include "weakdistill/core/json_excerpt.h"
 
@@ -95,7 +96,52 @@ bool read_content(const json& content, std::string& out, std::string& why) {
   return true;
 }
 
+// message.reasoning_content or message.reasoning, when a string (servers send null when the
+// model did not reason).
+std::string reasoning_field(const json& message) {
+  for (const char* key : {"reasoning_content", "reasoning"}) {
+    const auto it = message.find(key);
+    if (it != message.end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
+      return it->get<std::string>();
+    }
+  }
+  return "";
+}
+
+std::string trim_line_breaks(std::string_view s) {
+  const auto is_break = [](char c) { return c == '\n' || c == '\r' || c == ' ' || c == '\t'; };
+  while (!s.empty() && is_break(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_break(s.back())) s.remove_suffix(1);
+  return std::string(s);
+}
+
 }  // namespace
+
+ReasoningSplit split_reasoning(const std::string& content) {
+  constexpr std::string_view kOpen = "<think>", kClose = "</think>";
+  ReasoningSplit out;
+  const std::size_t first = content.find_first_not_of(" \t\r\n");
+  const std::size_t close = content.find(kClose);
+  if (first != std::string::npos && content.compare(first, kOpen.size(), kOpen) == 0) {
+    const std::size_t inside = first + kOpen.size();
+    const std::size_t end = content.find(kClose, inside);
+    if (end == std::string::npos) {
+      out.reasoning = trim_line_breaks(std::string_view(content).substr(inside));
+      out.open = true;
+      return out;
+    }
+    out.reasoning = trim_line_breaks(std::string_view(content).substr(inside, end - inside));
+    out.answer = content.substr(end + kClose.size());
+    return out;
+  }
+  if (close != std::string::npos && content.rfind(kOpen, close) == std::string::npos) {
+    out.reasoning = trim_line_breaks(std::string_view(content).substr(0, close));
+    out.answer = content.substr(close + kClose.size());
+    return out;
+  }
+  out.answer = content;
+  return out;
+}
 
 std::optional<ChatReply> read_chat_reply(const json& body, std::string& why) {
   if (!body.is_object()) {
@@ -133,11 +179,20 @@ std::optional<ChatReply> read_chat_reply(const json& body, std::string& why) {
   }
   ChatReply r;
   const auto content = message->find("content");
-  if (content == message->end()) {
+  // A reasoning model stopped before its answer may send no content at all.
+  if (content == message->end() && reasoning_field(*message).empty()) {
     why = "choices[0].message has no \"content\"";
     return std::nullopt;
   }
-  if (!read_content(*content, r.content, why)) return std::nullopt;
+  std::string text;
+  if (content != message->end() && !read_content(*content, text, why)) return std::nullopt;
+  ReasoningSplit split = split_reasoning(text);
+  r.content = std::move(split.answer);
+  r.reasoning_open = split.open;
+  r.reasoning = reasoning_field(*message);
+  if (!split.reasoning.empty()) {
+    r.reasoning += (r.reasoning.empty() ? "" : "\n") + split.reasoning;
+  }
   const auto finish = choice.find("finish_reason");
   if (finish != choice.end() && finish->is_string()) r.finish_reason = finish->get<std::string>();
   read_usage(body, r);

@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/failpoint.h"
 #include "weakdistill/core/options.h"
 #include "weakdistill/teacher/chat_reply.h"
+#include "weakdistill/teacher/reply_parser.h"
 
 namespace weakdistill {
 
@@ -29,6 +31,8 @@ OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
     o.seed = seed;
   }
   r.get("response_format", o.response_format);
+  r.get("format_retries", o.format_retries);
+  r.get("samples_per_request", o.samples_per_request);
   r.get("language", o.language);
   r.get("prompt_file", o.prompt_file);
   r.get("system_prompt", o.system_prompt);
@@ -42,9 +46,13 @@ OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
   if (o.http.concurrency < 1 || o.http.concurrency > 4096) {
     r.fail("concurrency", "must be in 1..4096");
   }
-  if (!o.response_format.empty() && o.response_format != "json_object" &&
-      o.response_format != "text") {
-    r.fail("response_format", "must be json_object or text (or absent)");
+  if (std::find(kResponseFormats.begin(), kResponseFormats.end(), o.response_format) ==
+      kResponseFormats.end()) {
+    r.fail("response_format", "must be json_schema, json_object or text");
+  }
+  if (o.format_retries < 0 || o.format_retries > 10) r.fail("format_retries", "must be in 0..10");
+  if (o.samples_per_request < 1 || o.samples_per_request > kMaxSamplesPerReply) {
+    r.fail("samples_per_request", "must be in 1.." + std::to_string(kMaxSamplesPerReply));
   }
   if (o.language != "zh" && o.language != "en") r.fail("language", "must be zh or en");
   if (!o.prompt_file.empty()) {
@@ -69,17 +77,38 @@ PromptTemplate make_prompt(Task task, const OpenAITeacherOptions& o) {
 
 }  // namespace
 
-OpenAITeacher::OpenAITeacher(Task task, OpenAITeacherOptions options, const std::string& cache_path)
+OpenAITeacher::OpenAITeacher(Task task, OpenAITeacherOptions options, const std::string& cache_path,
+                             std::set<std::string> labels)
     : task_(task), options_(std::move(options)), prompt_(make_prompt(task, options_)) {
+  schema_.labels = std::move(labels);
+  schema_.samples = options_.samples_per_request;
+  schema_.reasoning = true;
+  format_ = static_cast<std::size_t>(
+      std::find(kResponseFormats.begin(), kResponseFormats.end(), options_.response_format) -
+      kResponseFormats.begin());
   client_ = std::make_unique<HttpClient>(options_.http);
   if (options_.cache && !cache_path.empty()) cache_ = std::make_unique<ResponseCache>(cache_path);
 }
 
-nlohmann::json OpenAITeacher::request_body(const std::vector<ChatMessage>& messages,
-                                           std::uint64_t ordinal) const {
-  nlohmann::json body;
+std::string OpenAITeacher::response_format() const {
+  std::lock_guard lock(format_mutex_);
+  return kResponseFormats[format_];
+}
+
+AnswerForm OpenAITeacher::answer_form() const {
+  AnswerForm form;
+  // Under json_schema or json_object the reply is JSON from its first character: the
+  // reasoning must be a field of it.
+  form.reasoning_field = response_format() != "text";
+  form.samples = options_.samples_per_request;
+  return form;
+}
+
+nlohmann::ordered_json OpenAITeacher::request_body(const std::vector<ChatMessage>& messages,
+                                                   std::uint64_t ordinal) const {
+  nlohmann::ordered_json body;
   body["model"] = options_.model;
-  nlohmann::json m = nlohmann::json::array();
+  nlohmann::ordered_json m = nlohmann::ordered_json::array();
   if (!options_.system_prompt.empty()) {
     m.push_back({{"role", "system"}, {"content", options_.system_prompt}});
   }
@@ -92,19 +121,57 @@ nlohmann::json OpenAITeacher::request_body(const std::vector<ChatMessage>& messa
   body["max_tokens"] = options_.max_tokens;
   body["n"] = 1;
   if (options_.seed) body["seed"] = *options_.seed + static_cast<std::int64_t>(ordinal);
-  if (!options_.response_format.empty()) {
-    body["response_format"] = {{"type", options_.response_format}};
-  }
+  auto format = response_format_value(response_format(), task_, schema_);
+  if (!format.is_null()) body["response_format"] = std::move(format);
   return body;
+}
+
+bool OpenAITeacher::fall_back(std::size_t from, const HttpFatalError& error) {
+  std::lock_guard lock(format_mutex_);
+  if (format_ != from) return true;  // another request moved on already
+  if (format_ + 1 >= kResponseFormats.size()) return false;
+  const std::string& to = kResponseFormats[format_ + 1];
+  spdlog::warn("teacher: the server refused response_format {} (HTTP {}: {}); asking with {} "
+               "from now on, for the rest of the run",
+               kResponseFormats[format_], error.status(), error.what(), to);
+  fallbacks_.push_back({{"from", kResponseFormats[format_]},
+                        {"to", to},
+                        {"status", error.status()},
+                        {"message", error.what()}});
+  ++format_;
+  return true;
+}
+
+nlohmann::ordered_json OpenAITeacher::format_state() const {
+  std::lock_guard lock(format_mutex_);
+  return {{"response_format", kResponseFormats[format_]},
+          {"configured", options_.response_format},
+          {"fallbacks", fallbacks_}};
+}
+
+void OpenAITeacher::restore_format_state(const nlohmann::json& state) {
+  if (!state.is_object() || state.value("configured", "") != options_.response_format) return;
+  const auto it = std::find(kResponseFormats.begin(), kResponseFormats.end(),
+                            state.value("response_format", ""));
+  if (it == kResponseFormats.end()) return;
+  std::lock_guard lock(format_mutex_);
+  format_ = static_cast<std::size_t>(it - kResponseFormats.begin());
+  if (state.contains("fallbacks") && state["fallbacks"].is_array()) {
+    fallbacks_ = nlohmann::ordered_json::array();
+    for (const auto& f : state["fallbacks"]) fallbacks_.push_back(nlohmann::ordered_json::parse(f.dump()));
+  }
 }
 
 namespace {
 
 nlohmann::json cache_entry(const Generation& g) {
-  return {{"content", g.reply},
-          {"finish_reason", g.finish_reason},
-          {"prompt_tokens", g.prompt_tokens},
-          {"completion_tokens", g.completion_tokens}};
+  nlohmann::json e = {{"content", g.reply},
+                      {"finish_reason", g.finish_reason},
+                      {"prompt_tokens", g.prompt_tokens},
+                      {"completion_tokens", g.completion_tokens}};
+  if (!g.reasoning.empty()) e["reasoning"] = g.reasoning;
+  if (g.reasoning_open) e["reasoning_open"] = true;
+  return e;
 }
 
 }  // namespace
@@ -115,79 +182,126 @@ std::vector<Generation> OpenAITeacher::generate(
     const std::atomic<bool>* cancel) {
   std::vector<Generation> out(requests.size());
   std::vector<std::string> keys(requests.size());
-  std::vector<nlohmann::json> bodies;
+  std::vector<std::string> bodies;
   std::vector<std::size_t> pending;  // indices sent to the server
-  TeacherUsage cached_usage;
-  for (std::size_t i = 0; i < requests.size(); ++i) {
+
+  // The outcome of one request sent: its generation, usage, the cache.
+  const auto handle = [&](std::size_t i, const HttpOutcome& outcome) {
     Generation& g = out[i];
-    g.prompt = prompt_.render(*requests[i].seed);
-    nlohmann::json body = request_body(g.prompt, requests[i].ordinal);
-    if (cache_) {
-      keys[i] = cache_key(body, requests[i].ordinal);
-      if (auto hit = cache_->get(keys[i])) {
+    g.attempts = outcome.attempts;
+    TeacherUsage u;
+    u.requests = 1;
+    u.http_requests = outcome.attempts;
+    u.retries = outcome.attempts > 0 ? outcome.attempts - 1 : 0;
+    if (!outcome.ok) {
+      g.error = outcome.error;
+      if (outcome.error != "cancelled") u.failures = 1;
+    } else {
+      std::string why;
+      if (const auto reply = read_chat_reply(outcome.body, why)) {
         g.ok = true;
-        g.cached = true;
-        g.reply = hit->value("content", "");
-        g.finish_reason = hit->value("finish_reason", "");
-        g.prompt_tokens = hit->value("prompt_tokens", 0);
-        g.completion_tokens = hit->value("completion_tokens", 0);
-        ++cached_usage.cache_hits;
-        ++cached_usage.requests;
-        if (on_done) on_done(i, g);
-        continue;
+        g.reply = reply->content;
+        g.reasoning = reply->reasoning;
+        g.reasoning_open = reply->reasoning_open;
+        g.finish_reason = reply->finish_reason;
+        g.prompt_tokens = reply->prompt_tokens;
+        g.completion_tokens = reply->completion_tokens;
+        if (!reply->usage_note.empty() && !usage_note_logged_.exchange(true)) {
+          spdlog::warn("teacher at {}: {}; its tokens are not counted", outcome.replica,
+                       reply->usage_note);
+        }
+        u.prompt_tokens = g.prompt_tokens;
+        u.completion_tokens = g.completion_tokens;
+        if (cache_) {
+          cache_->put(keys[i], cache_entry(g));
+          failpoint("teacher_reply_stored");
+        }
+      } else {
+        g.error = fmt::format("teacher at {}: {}", outcome.replica, why);
+        u.failures = 1;
       }
     }
-    pending.push_back(i);
-    bodies.push_back(std::move(body));
-  }
-  {
-    std::lock_guard lock(usage_mutex_);
-    usage_ += cached_usage;
+    {
+      std::lock_guard lock(usage_mutex_);
+      usage_ += u;
+    }
+    if (on_done) on_done(i, g);
+  };
+
+  std::optional<HttpFatalError> first_refusal;
+  for (;;) {
+    // Bodies, cache keys and cache hits in the current form; a fallback starts this again.
+    const AnswerForm form = answer_form();
+    std::size_t format_sent;
+    bool confirmed;
+    {
+      std::lock_guard lock(format_mutex_);
+      format_sent = format_;
+      confirmed = format_confirmed_;
+    }
+    bodies.clear();
+    pending.clear();
+    TeacherUsage cached_usage;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      Generation& g = out[i];
+      if (g.ok) continue;  // answered before a fallback
+      g.prompt = prompt_.render(*requests[i].seed, form);
+      const nlohmann::ordered_json body = request_body(g.prompt, requests[i].ordinal);
+      if (cache_) {
+        keys[i] = cache_key(nlohmann::json(body), requests[i].ordinal);
+        if (auto hit = cache_->get(keys[i])) {
+          g.ok = true;
+          g.cached = true;
+          g.reply = hit->value("content", "");
+          g.reasoning = hit->value("reasoning", "");
+          g.reasoning_open = hit->value("reasoning_open", false);
+          g.finish_reason = hit->value("finish_reason", "");
+          g.prompt_tokens = hit->value("prompt_tokens", 0);
+          g.completion_tokens = hit->value("completion_tokens", 0);
+          ++cached_usage.cache_hits;
+          ++cached_usage.requests;
+          if (on_done) on_done(i, g);
+          continue;
+        }
+      }
+      pending.push_back(i);
+      bodies.push_back(body.dump());
+    }
+    {
+      std::lock_guard lock(usage_mutex_);
+      usage_ += cached_usage;
+    }
+    if (pending.empty() || (cancel != nullptr && cancel->load())) break;
+    if (confirmed || kResponseFormats[format_sent] == "text") break;
+    // The form is not known to work with this server: one request alone first.
+    try {
+      const HttpOutcome outcome = client_->post_serialized("/chat/completions", bodies.front());
+      if (outcome.ok) {
+        std::lock_guard lock(format_mutex_);
+        format_confirmed_ = true;
+      }
+      handle(pending.front(), outcome);
+      pending.erase(pending.begin());
+      bodies.erase(bodies.begin());
+      break;
+    } catch (const HttpFatalError& e) {
+      if (e.status() != 400) throw;
+      if (!first_refusal) first_refusal.emplace(e);
+      if (!fall_back(format_sent, e)) throw *first_refusal;
+    }
   }
   if (pending.empty()) return out;
-  client_->post_many(
-      "/chat/completions", bodies,
-      [&](std::size_t k, const HttpOutcome& outcome) {
-        const std::size_t i = pending[k];
-        Generation& g = out[i];
-        g.attempts = outcome.attempts;
-        TeacherUsage u;
-        u.requests = 1;
-        u.http_requests = outcome.attempts;
-        u.retries = outcome.attempts > 0 ? outcome.attempts - 1 : 0;
-        if (!outcome.ok) {
-          g.error = outcome.error;
-          if (outcome.error != "cancelled") u.failures = 1;
-        } else {
-          std::string why;
-          if (const auto reply = read_chat_reply(outcome.body, why)) {
-            g.ok = true;
-            g.reply = reply->content;
-            g.finish_reason = reply->finish_reason;
-            g.prompt_tokens = reply->prompt_tokens;
-            g.completion_tokens = reply->completion_tokens;
-            if (!reply->usage_note.empty() && !usage_note_logged_.exchange(true)) {
-              spdlog::warn("teacher at {}: {}; its tokens are not counted", outcome.replica,
-                           reply->usage_note);
-            }
-            u.prompt_tokens = g.prompt_tokens;
-            u.completion_tokens = g.completion_tokens;
-            if (cache_) {
-              cache_->put(keys[i], cache_entry(g));
-              failpoint("teacher_reply_stored");
-            }
-          } else {
-            g.error = fmt::format("teacher at {}: {}", outcome.replica, why);
-            u.failures = 1;
-          }
-        }
-        {
-          std::lock_guard lock(usage_mutex_);
-          usage_ += u;
-        }
-        if (on_done) on_done(i, g);
-      },
-      cancel);
+  try {
+    client_->post_many_serialized(
+        "/chat/completions", bodies, [&](std::size_t k, const HttpOutcome& outcome) {
+          handle(pending[k], outcome);
+        },
+        cancel);
+  } catch (const HttpFatalError& e) {
+    // Under text a 400 cannot be the form's fault: the first refusal says what was wrong.
+    if (first_refusal && e.status() == 400) throw *first_refusal;
+    throw;
+  }
   return out;
 }
 

@@ -214,24 +214,57 @@ std::string json_string(const std::string& s) {
   return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// The JSON object the reply must end with. For classification it carries the
-// seed's own label, so that the model copies the exact spelling rather than
-// paraphrasing it (a paraphrase would be rejected as label_not_in_set).
-std::string format_value(Task task, PromptLanguage language, const Sample& seed) {
+// One sample's JSON object as the reply must write it (`n` > 0 numbers the example text of
+// the several-samples form). For classification it carries the seed's own label, so that the
+// model copies the exact spelling rather than paraphrasing it (a paraphrase would be rejected
+// as label_not_in_set).
+std::string sample_format(Task task, PromptLanguage language, const Sample& seed, int n) {
   const bool zh = language == PromptLanguage::kChinese;
+  const std::string number = n > 0 ? std::to_string(n) : "";
+  const std::string text = std::string(zh ? "新文本" : "the new text") + (n > 0 ? " " + number : "");
   switch (task) {
     case Task::kClassification:
-      return std::string(zh ? R"({"text": "新文本", "label": )"
-                            : R"({"text": "the new text", "label": )") +
-             json_string(seed.label) + "}";
+      return R"({"text": )" + json_string(text) + R"(, "label": )" + json_string(seed.label) + "}";
     case Task::kNer:
-      return zh ? R"({"text": "新文本", "entities": [{"text": "实体字符串", "type": "PER"}]})"
-                : R"({"text": "the new text", "entities": [{"text": "entity string", "type": "PER"}]})";
+      return R"({"text": )" + json_string(text) + R"(, "entities": [{"text": )" +
+             json_string(zh ? "实体字符串" : "entity string") + R"(, "type": "PER"}]})";
     case Task::kSummarization:
-      return zh ? R"({"text": "新文本", "summary": "新文本的摘要"})"
-                : R"({"text": "the new text", "summary": "a summary of the new text"})";
+      return R"({"text": )" + json_string(text) + R"(, "summary": )" +
+             json_string(zh ? "新文本的摘要" : "a summary of the new text") + "}";
   }
   return "";
+}
+
+// {format}: the JSON the reply must end with (or be, with a reasoning field), and for another
+// form than the default a line saying where the reasoning goes and how many samples to write.
+std::string format_value(Task task, PromptLanguage language, const Sample& seed,
+                         const AnswerForm& form) {
+  const bool zh = language == PromptLanguage::kChinese;
+  const std::string reasoning =
+      form.reasoning_field
+          ? R"("reasoning": )" + json_string(zh ? "一步一步的推理过程" : "your step-by-step reasoning") + ", "
+          : "";
+  if (form.samples <= 1) {
+    std::string one = sample_format(task, language, seed, 0);
+    if (!form.reasoning_field) return one;
+    return "{" + reasoning + one.substr(1) + "\n" +
+           (zh ? "整个回复就是这一个 JSON 对象：推理过程写在最前面的 reasoning 字段中，然后是新样本的各个字段。"
+               : "Your whole reply is this one JSON object: the reasoning goes in its first field, "
+                 "\"reasoning\", then come the new sample's fields.");
+  }
+  const std::string k = std::to_string(form.samples);
+  std::string out = "{" + reasoning + R"("samples": [)" + sample_format(task, language, seed, 1) +
+                    ", " + sample_format(task, language, seed, 2) + ", ...]}\n";
+  out += zh ? "请一次写出 " + k + " 个互不相同的新样本，全部放在 samples 数组中（共 " + k +
+                  " 个对象），每个新样本都要满足上面的要求。"
+            : "Write " + k + " new samples, all different from each other, in the \"samples\" "
+              "array (" + k + " objects), each meeting the requirements above.";
+  if (form.reasoning_field) {
+    out += zh ? "整个回复就是这一个 JSON 对象，推理过程写在最前面的 reasoning 字段中。"
+              : " Your whole reply is this one JSON object, with the reasoning in its first field, "
+                "\"reasoning\".";
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -397,7 +430,7 @@ PromptTemplate PromptTemplate::from_file(const std::string& path, Task task,
   return PromptTemplate(task, language, std::move(text), path);
 }
 
-std::vector<ChatMessage> PromptTemplate::render(const Sample& seed) const {
+std::vector<ChatMessage> PromptTemplate::render(const Sample& seed, const AnswerForm& form) const {
   std::string out;
   out.reserve(text_.size() + seed.text.size() * 2 + 256);
   for (const Piece& piece : parse_template(text_, source_)) {
@@ -418,7 +451,7 @@ std::vector<ChatMessage> PromptTemplate::render(const Sample& seed) const {
         out += seed.text;
         break;
       case Slot::kFormat:
-        out += format_value(task_, language_, seed);
+        out += format_value(task_, language_, seed, form);
         break;
     }
   }

@@ -8,6 +8,8 @@ std::string_view reason_name(RejectReason reason) {
       return "request_failed";
     case RejectReason::kTruncated:
       return "truncated";
+    case RejectReason::kTruncatedInReasoning:
+      return "truncated_in_reasoning";
     case RejectReason::kUnparseable:
       return "unparseable";
     case RejectReason::kEmptyText:

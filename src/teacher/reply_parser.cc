@@ -7,6 +7,7 @@
 
 #include "weakdistill/core/jsonl.h"
 #include "weakdistill/core/utf8.h"
+#include "weakdistill/teacher/teacher.h"
 
 namespace weakdistill {
 namespace {
@@ -392,6 +393,96 @@ ParsedReply parse_reply(Task task, std::string_view content, std::string_view fi
                    ": " + last_problem);
   }
   return result;
+}
+
+namespace {
+
+bool blank(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+// The parsed objects of `content` (those that parse as JSON and nest no deeper than the limit),
+// in order, with their spans.
+std::vector<std::pair<json, std::string_view>> parsed_objects(std::string_view content) {
+  std::vector<std::pair<json, std::string_view>> out;
+  for (const auto& [b, e] : ObjectScanner(content).top_level()) {
+    const std::string_view span = content.substr(b, e - b);
+    if (json_nesting(span) > kMaxJsonNesting) continue;
+    try {
+      out.emplace_back(json::parse(escape_raw_controls(span)), span);
+    } catch (const json::exception&) {
+    }
+  }
+  return out;
+}
+
+ParsedReply judge_object(Task task, const json& obj, const std::string& where) {
+  ParsedReply r;
+  if (!obj.is_object()) {
+    r.rejection = reject(RejectReason::kUnparseable, where + " is not a JSON object");
+    return r;
+  }
+  Extracted ex = extract(task, obj);
+  if (ex.fit == Fit::kOk) {
+    r.sample = std::move(ex.sample);
+  } else {
+    r.rejection = reject(ex.fit == Fit::kNoText ? RejectReason::kEmptyText
+                                                : RejectReason::kUnparseable,
+                         where + ": " + ex.problem);
+  }
+  return r;
+}
+
+}  // namespace
+
+std::vector<ParsedReply> parse_generation(Task task, const Generation& g, int samples) {
+  const bool cut = g.finish_reason == "length";
+  if (g.reasoning_open || (cut && blank(g.reply) && !g.reasoning.empty())) {
+    ParsedReply r;
+    r.rejection = reject(
+        RejectReason::kTruncatedInReasoning,
+        g.reasoning_open && !cut
+            ? "the reply ends inside its <think> block: the model gave no answer"
+            : "the reply was cut while the model was still reasoning (finish_reason \"length\"); "
+              "raise teacher.max_tokens to leave room for the answer after the reasoning");
+    return {r};
+  }
+  if (utf8::find_invalid(g.reply)) return {parse_reply(task, g.reply, g.finish_reason)};
+  const auto objects = parsed_objects(g.reply);
+  std::vector<ParsedReply> out;
+  // The several-samples form: the last object with a "samples" array.
+  for (auto it = objects.rbegin(); it != objects.rend(); ++it) {
+    const auto list = it->first.find("samples");
+    if (list == it->first.end() || !list->is_array()) continue;
+    for (std::size_t k = 0; k < list->size() && out.size() < kMaxSamplesPerReply; ++k) {
+      out.push_back(judge_object(task, (*list)[k], "samples[" + std::to_string(k) + "]"));
+    }
+    if (out.empty()) {
+      ParsedReply r;
+      r.rejection = reject(RejectReason::kUnparseable, "the reply's \"samples\" array is empty");
+      out.push_back(std::move(r));
+    }
+    break;
+  }
+  if (out.empty() && (samples > 1 || cut)) {
+    for (const auto& [obj, span] : objects) {
+      if (out.size() >= kMaxSamplesPerReply) break;
+      ParsedReply r = judge_object(task, obj, "");
+      if (r.sample) out.push_back(std::move(r));
+    }
+    // A cut reply asked for one sample is judged whole, as before: a complete object
+    // before the cut may be an example the model was still writing about.
+    if (samples <= 1) out.clear();
+  }
+  if (out.empty()) return {parse_reply(task, g.reply, g.finish_reason)};
+  if (cut) {
+    ParsedReply r;
+    r.rejection = reject(RejectReason::kTruncated,
+                         "the reply was cut at the length limit (finish_reason \"length\") "
+                         "after " + std::to_string(out.size()) + " complete sample(s)");
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 }  // namespace weakdistill

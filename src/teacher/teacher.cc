@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 #include "kinds_internal.h"
 #include "weakdistill/core/error.h"
 #include "weakdistill/teacher/openai_teacher.h"
@@ -54,8 +56,19 @@ std::string reply_json(Task task, const Sample& sample) {
 namespace teacher_internal {
 
 std::unique_ptr<Teacher> make_openai(const nlohmann::json& section, const TeacherContext& context) {
-  return std::make_unique<OpenAITeacher>(
-      context.task, read_openai_teacher_options(section, context.base_dir), context.cache_path);
+  // The schema's enums: what verification will accept (verifier.h reads the same set).
+  std::set<std::string> labels;
+  if (context.labeled != nullptr) {
+    for (const Sample& s : *context.labeled) {
+      if (context.task == Task::kClassification && !s.label.empty()) labels.insert(s.label);
+      if (context.task == Task::kNer) {
+        for (const Entity& e : s.entities) labels.insert(e.type);
+      }
+    }
+  }
+  return std::make_unique<OpenAITeacher>(context.task,
+                                         read_openai_teacher_options(section, context.base_dir),
+                                         context.cache_path, std::move(labels));
 }
 
 }  // namespace teacher_internal

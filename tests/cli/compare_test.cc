@@ -57,7 +57,7 @@ class CompareCli : public ::testing::Test {
                        "  few_shot: {per_label: 4, seed: 1}\n"
                        "student: {kind: fasttext, threads: 1, epochs: 10}\n"
                        "teacher: {kind: pool}\n"
-                       "distill: {per_round: 6, oversample: 2, max_rounds: 2, patience: 1}\n"
+                       "distill: {per_round: 6, oversample: 2, max_rounds: 2, patience: 1, reservoir: off}\n"
                        "run_dir: " + dir.file("run") + "\n");
   }
   std::string compare(const std::string& extra) {

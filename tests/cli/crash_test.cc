@@ -79,10 +79,24 @@ class Crash : public ::testing::TestWithParam<const char*> {
       EXPECT_TRUE(texts.insert(nlohmann::json::parse(line)["sample"]["text"]).second)
           << "an accepted sample twice: " << line;
     }
-    EXPECT_EQ(texts.size(), 15u);  // 5 a round, 3 rounds
+    std::size_t accepted = 0;
+    const auto whole_metrics = read_json(dir.file("whole") + "/metrics.json");
+    for (const auto& r : whole_metrics["rounds"]) {
+      accepted += r["accepted"].get<std::size_t>();
+    }
+    EXPECT_EQ(texts.size(), accepted);
     RunStore store(run_dir + "/run.sqlite");
     EXPECT_EQ(store.integrity_check(), "ok");
     EXPECT_EQ(store.rounds().size(), 4u);
+    // The reservoir left at the end (round 3's over-quota candidates) is the same, entry for
+    // entry: a kill never loses one nor takes one twice.
+    RunStore whole(dir.file("whole") + "/run.sqlite");
+    const auto key = [](const std::vector<ReservoirEntry>& entries) {
+      std::vector<std::string> out;
+      for (const auto& e : entries) out.push_back(e.record.sample.dump());
+      return out;
+    };
+    EXPECT_EQ(key(store.reservoir()), key(whole.reservoir()));
   }
 
   FakeOpenAIServer server;
@@ -92,7 +106,12 @@ class Crash : public ::testing::TestWithParam<const char*> {
 
 TEST_P(Crash, ResumeAfterKillNineEqualsTheUninterruptedRun) {
   const std::size_t whole = whole_run();
-  ASSERT_EQ(whole, 30u);  // 10 requests a round, each asked once
+  // 10 requests in rounds 1 and 3, each asked once; round 2 takes round 1's 5 over-quota
+  // candidates from the reservoir and asks nothing.
+  ASSERT_EQ(whole, 20u);
+  const auto rounds = read_json(dir.file("whole") + "/metrics.json")["rounds"];
+  ASSERT_EQ(rounds[1]["reservoir"]["held_after"], 5);  // the kills below meet a full reservoir
+  ASSERT_EQ(rounds[2]["reservoir"]["taken"], 5);
   const std::string run_dir = dir.file("crashed");
   const std::size_t before = server.requests();
   const auto crashed = run_cli("run '" + config + "' --run-dir '" + run_dir + "'",
@@ -111,11 +130,14 @@ TEST_P(Crash, ResumeAfterKillNineEqualsTheUninterruptedRun) {
 INSTANTIATE_TEST_SUITE_P(
     Points, Crash,
     ::testing::Values("teacher_reply_stored:3",   // round 1, mid-requests
-                      "teacher_reply_stored:17",  // round 2, mid-requests
+                      "teacher_reply_stored:17",  // round 3, mid-requests (the reservoir empty)
                       "training:2",               // round 1's training
+                      "training:3",               // round 2's, on samples from the reservoir
                       "training:4",               // round 3's training (the last)
                       "round_files_written:1",    // round 1's files written, not committed
+                      "round_files_written:2",    // round 2's: reservoir taken, not committed
                       "round_files_written:3",    // the last round's
+                      "round_committed:1",        // round 1 committed with a full reservoir
                       "round_committed:2"),       // round 2 committed, best/ not yet updated
     [](const ::testing::TestParamInfo<const char*>& info) {
       std::string name = info.param;

@@ -45,7 +45,7 @@ class Faults : public ::testing::Test {
                          ", model: fake, seed: 1, concurrency: 2, timeout_s: " + std::to_string(timeout_s) +
                          ", max_retries: 12,"
                          " backoff_initial_s: 0.01, backoff_max_s: 0.05}\n"
-                         "distill: {per_round: 5, oversample: 2, max_rounds: 2, patience: 5, seed: 3}\n");
+                         "distill: {per_round: 5, oversample: 2, max_rounds: 2, patience: 5, seed: 3, reservoir: off}\n");
   }
   nlohmann::json run(const std::string& name, const std::string& base_url,
                      double timeout_s = 60) {

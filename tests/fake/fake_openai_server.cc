@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -23,6 +25,7 @@
 #include <deque>
 #include <exception>
 #include <optional>
+#include <stdexcept>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -157,10 +160,165 @@ enum class After { kKeepAlive, kClose, kReset };
 
 // The shape OpenAI uses for every error, so clients can be tested on real parsing.
 HttpResponse error_response(int status, const std::string& message, const std::string& type,
-                            const json& code) {
-  json body = {
-      {"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}};
+                            const json& code, const json& param = nullptr) {
+  json body = {{"error", {{"message", message}, {"type", type}, {"param", param}, {"code", code}}}};
   return {status, body.dump(), {}};
+}
+
+// A refused response_format, and the counter it belongs to.
+struct FormatProblem {
+  bool bad_schema = false;  // false: the type is the problem ("unsupported_format")
+  std::string message;
+};
+
+constexpr std::array<std::string_view, 3> kKnownFormats = {"text", "json_object", "json_schema"};
+
+bool valid_schema_name(const json& name) {
+  if (!name.is_string()) return false;
+  const std::string& text = name.get_ref<const std::string&>();
+  return !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+// The forms OpenAI and vLLM take, plus llama-server's {"type": "json_object", "schema": {...}}.
+std::optional<FormatProblem> check_response_format(const json& format,
+                                                   const FakeServerOptions& options) {
+  if (format.is_null()) return std::nullopt;
+  auto unsupported = [](std::string message) {
+    return std::optional<FormatProblem>({false, std::move(message)});
+  };
+  auto bad_schema = [](std::string message) {
+    return std::optional<FormatProblem>({true, std::move(message)});
+  };
+  if (!format.is_object()) {
+    return unsupported(
+        "'response_format' must be an object such as {\"type\": \"json_object\"}, got " +
+        format.dump());
+  }
+  if (!format.contains("type") || !format["type"].is_string()) {
+    return unsupported(
+        "'response_format.type' is required and must be a string: one of text, "
+        "json_object, json_schema.");
+  }
+  const std::string& type = format["type"].get_ref<const std::string&>();
+  const bool known =
+      std::find(kKnownFormats.begin(), kKnownFormats.end(), type) != kKnownFormats.end();
+  const bool accepted = std::find(options.response_formats.begin(), options.response_formats.end(),
+                                  type) != options.response_formats.end();
+  if (!known || !accepted) {
+    return unsupported("Invalid value for 'response_format.type': '" + type + "' is not supported" +
+                       (options.response_formats.empty()
+                            ? std::string(" (this server takes no response_format).")
+                            : " (this server takes: " + joined(options.response_formats) + ")."));
+  }
+  const json* schema = nullptr;
+  bool strict = false;
+  std::string where;
+  if (type == "json_schema") {
+    if (!format.contains("json_schema") || !format["json_schema"].is_object()) {
+      return bad_schema(
+          "'response_format.json_schema' is required for type json_schema and "
+          "must be an object with a name and a schema.");
+    }
+    const json& spec = format["json_schema"];
+    if (!spec.contains("name") || !valid_schema_name(spec["name"])) {
+      return bad_schema(
+          "'response_format.json_schema.name' must match ^[a-zA-Z0-9_-]{1,64}$, got " +
+          (spec.contains("name") ? spec["name"].dump() : std::string("none")) + ".");
+    }
+    if (spec.contains("strict") && !spec["strict"].is_boolean() && !spec["strict"].is_null()) {
+      return bad_schema("'response_format.json_schema.strict' must be a boolean.");
+    }
+    if (spec.contains("description") && !spec["description"].is_string()) {
+      return bad_schema("'response_format.json_schema.description' must be a string.");
+    }
+    if (!spec.contains("schema") || !spec["schema"].is_object()) {
+      return bad_schema(
+          "'response_format.json_schema.schema' is required and must be a JSON "
+          "Schema object.");
+    }
+    schema = &spec["schema"];
+    strict = spec.contains("strict") && spec["strict"] == true;
+    where = "'response_format.json_schema.schema'";
+  } else if (type == "json_object" && format.contains("schema")) {
+    if (!format["schema"].is_object()) {
+      return bad_schema("'response_format.schema' must be a JSON Schema object.");
+    }
+    schema = &format["schema"];
+    where = "'response_format.schema'";
+  }
+  if (schema != nullptr && options.check_schema) {
+    if (auto problem = schema_problem(*schema, strict)) {
+      return bad_schema("Invalid schema in " + where + (strict ? " (strict)" : "") + ": " +
+                        *problem + ".");
+    }
+  }
+  return std::nullopt;
+}
+
+// The schema a request's response_format carries, or nullptr. Call only on a request whose
+// response_format check_response_format accepted.
+const json* request_schema(const json& request) {
+  if (!request.is_object() || !request.contains("response_format")) return nullptr;
+  const json& format = request["response_format"];
+  if (!format.is_object() || !format.contains("type")) return nullptr;
+  if (format["type"] == "json_schema" && format.contains("json_schema") &&
+      format["json_schema"].is_object() && format["json_schema"].contains("schema") &&
+      format["json_schema"]["schema"].is_object()) {
+    return &format["json_schema"]["schema"];
+  }
+  if (format["type"] == "json_object" && format.contains("schema") &&
+      format["schema"].is_object()) {
+    return &format["schema"];
+  }
+  return nullptr;
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::string_view strip_space(std::string_view text) {
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// The JSON a reply carries: content without a leading <think>...</think> block (a reasoning
+// model served without a reasoning parser) and without surrounding whitespace.
+std::string_view json_part(std::string_view content) {
+  content = strip_space(content);
+  constexpr std::string_view kOpen = "<think>";
+  constexpr std::string_view kClose = "</think>";
+  if (content.substr(0, kOpen.size()) == kOpen) {
+    const std::size_t close = content.find(kClose);
+    if (close != std::string_view::npos) {
+      content = strip_space(content.substr(close + kClose.size()));
+    }
+  }
+  return content;
+}
+
+// Why `content` does not fit what the request asked for (`schema`, or any JSON object when
+// it is null), or nullopt.
+std::optional<std::string> content_problem(std::string_view content, const json* schema) {
+  const std::string_view text = json_part(content);
+  const json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) {
+    std::string shown(text.substr(0, 80));
+    return "the content is not JSON: '" + shown + (text.size() > 80 ? "...'" : "'");
+  }
+  if (schema == nullptr) {
+    if (!value.is_object()) return std::string("the content is JSON but not an object");
+    return std::nullopt;
+  }
+  return schema_violation(*schema, value);
 }
 
 // A plausible error for an injected status, modelled on what the real API sends.
@@ -306,6 +464,9 @@ struct FakeOpenAIServer::Impl {
     std::size_t resets = 0;
     std::size_t unauthorized = 0;
     std::size_t bad_requests = 0;
+    std::size_t unsupported_format = 0;
+    std::size_t bad_schema = 0;
+    std::size_t schema_mismatches = 0;
     std::size_t not_found = 0;
     std::size_t method_not_allowed = 0;
     std::size_t connections = 0;
@@ -345,7 +506,7 @@ struct FakeOpenAIServer::Impl {
   bool stopping = false;
   bool down = false;
   std::deque<Fault> faults;
-  Responder responder;
+  ChoiceResponder responder;
   Counters counters;
   uint64_t next_completion_id = 0;
   std::vector<json> bodies;
@@ -728,8 +889,20 @@ HttpResponse FakeOpenAIServer::Impl::chat_reply(const json& request, bool finish
     if (!message.is_object()) return invalid("Each message must be an object.");
     if (message.contains("content")) prompt_tokens += content_code_points(message["content"]);
   }
+  static const json kNoFormat;
+  const json& format = request.contains("response_format") ? request["response_format"] : kNoFormat;
+  if (auto problem = check_response_format(format, options)) {
+    count(problem->bad_schema ? &Counters::bad_schema : &Counters::unsupported_format);
+    return error_response(400, problem->message, "invalid_request_error", nullptr,
+                          "response_format");
+  }
+  // What enforce_schema holds the content to: the schema, or (json_object without one) any
+  // JSON object.
+  const json* schema = request_schema(request);
+  const bool wants_json =
+      schema != nullptr || (format.is_object() && format["type"] == "json_object");
 
-  Responder responder_copy;
+  ChoiceResponder responder_copy;
   uint64_t completion_id;
   {
     std::lock_guard lock(mu);
@@ -739,23 +912,40 @@ HttpResponse FakeOpenAIServer::Impl::chat_reply(const json& request, bool finish
   json choices = json::array();
   std::size_t completion_tokens = 0;
   for (int i = 0; i < n; ++i) {
-    std::string content;
+    ChatChoice choice;
     if (responder_copy) {
       // A throwing responder is a test's way of asking for a server error.
       try {
-        content = responder_copy(request, i);
+        choice = responder_copy(request, i);
       } catch (const std::exception& error) {
         return error_response(500, std::string("responder failed: ") + error.what(), "server_error",
                               "server_error");
       }
     } else {
-      content = default_content(request, i);
+      choice.content = default_content(request, i);
     }
-    completion_tokens += code_points(content);
+    const std::string finish_reason = finish_length                  ? "length"
+                                      : choice.finish_reason.empty() ? "stop"
+                                                                     : choice.finish_reason;
+    if (options.enforce_schema && wants_json && finish_reason != "length") {
+      if (auto problem = content_problem(choice.content, schema)) {
+        count(&Counters::schema_mismatches);
+        return error_response(
+            500,
+            "enforce_schema: choice " + std::to_string(i) +
+                " does not fit the request's response_format (the scripted reply and the "
+                "client's schema disagree): " +
+                *problem,
+            "server_error", "schema_mismatch");
+      }
+    }
+    completion_tokens += code_points(choice.content) + code_points(choice.reasoning);
+    json message = {{"role", "assistant"}, {"content", std::move(choice.content)}};
+    if (!choice.reasoning.empty()) message[options.reasoning_field] = std::move(choice.reasoning);
     choices.push_back({{"index", i},
-                       {"message", {{"role", "assistant"}, {"content", std::move(content)}}},
+                       {"message", std::move(message)},
                        {"logprobs", nullptr},
-                       {"finish_reason", finish_length ? "length" : "stop"}});
+                       {"finish_reason", finish_reason}});
   }
   const json reply = {{"id", "chatcmpl-" + std::to_string(completion_id)},
                       {"object", "chat.completion"},
@@ -804,6 +994,124 @@ HttpResponse FakeOpenAIServer::Impl::embeddings_reply(const json& request) {
   return {200, reply.dump(), {}};
 }
 
+std::optional<std::string> response_format_problem(const nlohmann::json& response_format,
+                                                   const FakeServerOptions& options) {
+  if (auto problem = check_response_format(response_format, options)) return problem->message;
+  return std::nullopt;
+}
+
+namespace {
+
+constexpr int kMaxSamplesPerReply = 10000;
+
+// "推理过程" repeated to `chars` code points: reasoning of a known length that reads like it.
+std::string reasoning_filler(int chars) {
+  static const std::array<std::string_view, 4> kPieces = {"推", "理", "过", "程"};
+  std::string out;
+  for (int i = 0; i < chars; ++i) out += kPieces[static_cast<std::size_t>(i) % kPieces.size()];
+  return out;
+}
+
+// `sample` without the keys that `schema` (when it closes its objects) does not name, at any
+// depth, so that a strict schema's additionalProperties: false holds.
+nlohmann::ordered_json fit_to_schema(const nlohmann::ordered_json& sample, const json* schema) {
+  if (schema == nullptr || !schema->is_object()) return sample;
+  if (sample.is_object()) {
+    const json* properties = schema->contains("properties") && (*schema)["properties"].is_object()
+                                 ? &(*schema)["properties"]
+                                 : nullptr;
+    const bool closed =
+        schema->contains("additionalProperties") && (*schema)["additionalProperties"] == false;
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    for (const auto& [key, value] : sample.items()) {
+      const bool named = properties != nullptr && properties->contains(key);
+      if (closed && !named) continue;
+      out[key] = fit_to_schema(value, named ? &(*properties)[key] : nullptr);
+    }
+    return out;
+  }
+  if (sample.is_array() && schema->contains("items")) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& item : sample) out.push_back(fit_to_schema(item, &(*schema)["items"]));
+    return out;
+  }
+  return sample;
+}
+
+// The root property `name` of `schema`, or nullptr.
+const json* root_property(const json* schema, const char* name) {
+  if (schema == nullptr || !schema->contains("properties")) return nullptr;
+  const json& properties = (*schema)["properties"];
+  if (!properties.is_object() || !properties.contains(name)) return nullptr;
+  return &properties[name];
+}
+
+uint64_t count_or(const json& schema, const char* key, uint64_t fallback) {
+  if (!schema.is_object() || !schema.contains(key)) return fallback;
+  const json& value = schema[key];
+  if (value.is_number_unsigned()) return value.get<uint64_t>();
+  if (value.is_number_integer() && value.get<int64_t>() >= 0) return value.get<uint64_t>();
+  return fallback;
+}
+
+}  // namespace
+
+ChoiceResponder samples_responder(std::vector<nlohmann::ordered_json> samples,
+                                  SamplesReplyOptions options) {
+  if (samples.empty()) throw std::invalid_argument("samples_responder: no samples");
+  for (nlohmann::ordered_json& sample : samples) {
+    if (!sample.is_object()) {
+      throw std::invalid_argument("samples_responder: a sample is not a JSON object: " +
+                                  sample.dump());
+    }
+    sample.erase("id");
+  }
+  // Shared so that copies of the responder (std::function copies it) hand out one sequence.
+  auto shared = std::make_shared<const std::vector<nlohmann::ordered_json>>(std::move(samples));
+  auto next = std::make_shared<std::atomic<uint64_t>>(0);
+  return [shared, next, options](const json& request, int) {
+    const json* schema = request_schema(request);
+    const json* samples_schema = root_property(schema, "samples");
+    const bool wants_reasoning = root_property(schema, "reasoning") != nullptr;
+    uint64_t k = static_cast<uint64_t>(std::max(options.samples_per_reply, 1));
+    if (samples_schema != nullptr) {
+      k = count_or(*samples_schema, "maxItems",
+                   std::max(k, count_or(*samples_schema, "minItems", 0)));
+    }
+    k = std::min<uint64_t>(k, kMaxSamplesPerReply);
+    const json* item_schema = samples_schema == nullptr           ? schema
+                              : samples_schema->contains("items") ? &(*samples_schema)["items"]
+                                                                  : nullptr;
+    const uint64_t first = next->fetch_add(k);
+    std::vector<nlohmann::ordered_json> picked;
+    for (uint64_t j = 0; j < k; ++j) {
+      picked.push_back(fit_to_schema((*shared)[(first + j) % shared->size()], item_schema));
+    }
+
+    const std::string filler = reasoning_filler(options.reasoning_chars);
+    nlohmann::ordered_json content = nlohmann::ordered_json::object();
+    // Inserted first: a model that reasons before it answers writes this key first.
+    if (wants_reasoning) content["reasoning"] = filler;
+    if (k == 1 && samples_schema == nullptr) {
+      for (const auto& [key, value] : picked[0].items()) {
+        if (key != "reasoning" || !wants_reasoning) content[key] = value;
+      }
+    } else {
+      content["samples"] = std::move(picked);
+    }
+    ChatChoice choice;
+    choice.content = content.dump();
+    if (!wants_reasoning && !filler.empty()) {
+      if (options.think) {
+        choice.content = "<think>\n" + filler + "\n</think>\n\n" + choice.content;
+      } else {
+        choice.reasoning = filler;
+      }
+    }
+    return choice;
+  };
+}
+
 FakeOpenAIServer::FakeOpenAIServer(FakeServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 
@@ -826,6 +1134,16 @@ void FakeOpenAIServer::push_faults(std::size_t n, Fault fault) {
 }
 
 void FakeOpenAIServer::set_responder(Responder responder) {
+  ChoiceResponder wrapped;
+  if (responder) {
+    wrapped = [responder = std::move(responder)](const nlohmann::json& request, int choice) {
+      return ChatChoice{responder(request, choice), "", ""};
+    };
+  }
+  set_choice_responder(std::move(wrapped));
+}
+
+void FakeOpenAIServer::set_choice_responder(ChoiceResponder responder) {
   std::lock_guard lock(impl_->mu);
   impl_->responder = std::move(responder);
 }
@@ -865,6 +1183,9 @@ nlohmann::json FakeOpenAIServer::summary() const {
           {"resets", c.resets},
           {"unauthorized", c.unauthorized},
           {"bad_requests", c.bad_requests},
+          {"unsupported_format", c.unsupported_format},
+          {"bad_schema", c.bad_schema},
+          {"schema_mismatches", c.schema_mismatches},
           {"not_found", c.not_found},
           {"method_not_allowed", c.method_not_allowed},
           {"connections", c.connections}};

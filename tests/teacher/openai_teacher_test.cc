@@ -229,7 +229,7 @@ TEST(OpenAITeacher, TheKeyNeverReachesTheCache) {
     }
   }
   // Every byte of the database and its WAL, searched for the key.
-  for (const std::string f : {db, db + "-wal"}) {
+  for (const std::string& f : {db, db + "-wal"}) {
     EXPECT_THAT(testing::read_file(f), Not(HasSubstr(key))) << f;
   }
   unsetenv("WEAKDISTILL_CACHE_KEY");

@@ -64,6 +64,10 @@ struct DistillConfig {
   // Also score every round's student on the test set (recorded as the round's "test"; the
   // loop never reads it), for metric-against-size curves. Costs one test evaluation a round.
   bool test_each_round = false;
+  // Keep verified, diverse candidates that a round had no room for (over_quota) and offer
+  // them first to the next rounds, which then ask the teacher only for what is missing.
+  // off: the paper's behaviour, where they are thrown away.
+  bool reservoir = true;
 };
 
 struct RunConfig {

@@ -101,6 +101,14 @@ class HttpClient {
       const std::function<void(std::size_t, const HttpOutcome&)>& on_done = {},
       const std::atomic<bool>* cancel = nullptr);
 
+  // The same with bodies already serialized (JSON whose key order matters, such as a
+  // JSON Schema whose property order a grammar engine follows).
+  HttpOutcome post_serialized(const std::string& path, const std::string& body);
+  std::vector<HttpOutcome> post_many_serialized(
+      const std::string& path, const std::vector<std::string>& bodies,
+      const std::function<void(std::size_t, const HttpOutcome&)>& on_done = {},
+      const std::atomic<bool>* cancel = nullptr);
+
   const HttpOptions& options() const { return options_; }
 
   // Replaces every occurrence of the API key in `text` by "***" (for messages

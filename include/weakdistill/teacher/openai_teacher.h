@@ -6,10 +6,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "weakdistill/net/http_client.h"
+#include "weakdistill/teacher/output_schema.h"
 #include "weakdistill/teacher/prompt.h"
 #include "weakdistill/teacher/response_cache.h"
 #include "weakdistill/teacher/teacher.h"
@@ -30,8 +32,16 @@ struct OpenAITeacherOptions {
   // When set, request i sends seed + ordinal, so that a server that honours
   // seeds (vLLM, llama.cpp) gives the same reply to the same request.
   std::optional<std::int64_t> seed;
-  // "" (send none), "json_object" or "text": the request's response_format type.
-  std::string response_format;
+  // The reply's form: "json_schema" (the task's schema, output_schema.h, enforced by servers
+  // that support structured output), "json_object" (any JSON object) or "text" (no
+  // response_format sent). A server that answers 400 to it is asked with the next one, once
+  // for the run (fallback, see OpenAITeacher).
+  std::string response_format = "json_schema";
+  // A reply unusable for its form (no JSON, wrong shape, cut, a label outside the label set,
+  // an entity not in its text) is asked again with a new request seed, up to this many times.
+  int format_retries = 2;
+  // New samples asked for in one request (1..32): the prompt's fixed part is paid once for k.
+  int samples_per_request = 1;
   // Prompt language of the built-in template ("zh" or "en"), or a template file.
   std::string language = "zh";
   std::string prompt_file;
@@ -43,16 +53,23 @@ struct OpenAITeacherOptions {
 
 // Reads the `teacher` section of kind openai (keys: kind, base_url (string or
 // list), model, api_key_env, concurrency, temperature, top_p, max_tokens, seed,
-// response_format, timeout_s, connect_timeout_s, max_retries, backoff_initial_s,
+// response_format, format_retries, samples_per_request, timeout_s, connect_timeout_s, max_retries, backoff_initial_s,
 // backoff_max_s, ca_file, verify_tls, language, prompt_file, system_prompt,
 // cache). Throws InputError naming "teacher.<key>".
 OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
                                                  const std::string& base_dir);
 
+// Structured output and its fallback: until a request with the configured response_format
+// has been answered, a batch of requests starts with one request alone. A 400 to it moves the
+// whole teacher to the next form (json_schema -> json_object -> text), logged and kept in
+// format_state(); only when even text is refused does the 400 stop the run (with the first
+// refusal's message). The form never moves back, so a run probes at most twice.
 class OpenAITeacher : public Teacher {
  public:
-  // `cache_path` "" means no cache (as does options.cache = false).
-  OpenAITeacher(Task task, OpenAITeacherOptions options, const std::string& cache_path);
+  // `cache_path` "" means no cache (as does options.cache = false). `labels`: the label set
+  // (classification) or entity types (ner) that the schema's enums allow.
+  OpenAITeacher(Task task, OpenAITeacherOptions options, const std::string& cache_path,
+                std::set<std::string> labels = {});
   std::string kind() const override { return "openai"; }
   bool simulated() const override { return false; }
   std::vector<Generation> generate(
@@ -61,16 +78,32 @@ class OpenAITeacher : public Teacher {
       const std::atomic<bool>* cancel) override;
   TeacherUsage usage() const override;
   void attach_cache(const std::string& path) override;
+  int format_retries() const override { return options_.format_retries; }
+  int samples_per_request() const override { return options_.samples_per_request; }
+  nlohmann::ordered_json format_state() const override;
+  void restore_format_state(const nlohmann::json& state) override;
 
-  // The request body for `seed` (without the ordinal's seed offset when no seed is set).
-  nlohmann::json request_body(const std::vector<ChatMessage>& messages,
-                              std::uint64_t ordinal) const;
+  // The request body (property order kept: the schema's order guides a grammar) for
+  // `messages` in the current response_format; seed + ordinal when a seed is set.
+  nlohmann::ordered_json request_body(const std::vector<ChatMessage>& messages,
+                                      std::uint64_t ordinal) const;
+  // The current response_format ("json_schema", "json_object" or "text").
+  std::string response_format() const;
   const PromptTemplate& prompt() const { return prompt_; }
 
  private:
+  AnswerForm answer_form() const;
+  // Moves to the form after `from` (if still current) after `error`; false when none is left.
+  bool fall_back(std::size_t from, const HttpFatalError& error);
+
   Task task_;
   OpenAITeacherOptions options_;
   PromptTemplate prompt_;
+  OutputSchemaOptions schema_;
+  mutable std::mutex format_mutex_;
+  std::size_t format_ = 0;         // index into kResponseFormats
+  bool format_confirmed_ = false;  // a reply in format_ came back (no probe needed)
+  nlohmann::ordered_json fallbacks_ = nlohmann::ordered_json::array();
   std::unique_ptr<HttpClient> client_;
   std::unique_ptr<ResponseCache> cache_;
   mutable std::mutex usage_mutex_;

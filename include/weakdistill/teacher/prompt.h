@@ -22,13 +22,24 @@ struct ChatMessage {
   friend bool operator==(const ChatMessage&, const ChatMessage&) = default;
 };
 
+// How the reply must be written, which {format} spells out.
+struct AnswerForm {
+  // The reply is one JSON object whose first key, "reasoning", holds the step-by-step
+  // reasoning (structured output: the server constrains the reply to a JSON Schema, so the
+  // chain of thought must live inside the JSON). false: reasoning as prose, then the object.
+  bool reasoning_field = false;
+  // New samples asked for in one reply; above 1 they go in a "samples" array.
+  int samples = 1;
+};
+
 // A prompt template. The text holds placeholders that render() fills:
 //   {role}     the semantic role (语义角色): "文本样本生成器" / "a text sample generator"
 //   {mission}  the mission (任务要求), per task
 //   {tag}      every label of the seed with its value (describe_labels)
 //   {text}     the seed's text
 //   {format}   the JSON object the reply must end with, per task; for classification it
-//              carries the seed's label (optional in a user template)
+//              carries the seed's label (optional in a user template). With an AnswerForm
+//              it also says where the reasoning goes and how many samples to write.
 // "{{" and "}}" stand for literal braces; a placeholder does not span lines. Values
 // are substituted in one pass: a seed text holding "{tag}" stays as it is. The whole
 // rendered text is one user message. docs/PROMPTS.md shows the built-in templates.
@@ -42,7 +53,7 @@ class PromptTemplate {
   static PromptTemplate from_file(const std::string& path, Task task, PromptLanguage language);
 
   // The messages for one seed.
-  std::vector<ChatMessage> render(const Sample& seed) const;
+  std::vector<ChatMessage> render(const Sample& seed, const AnswerForm& form = {}) const;
 
   // "built-in (zh)" or the file's path: for logs and reports.
   const std::string& source() const { return source_; }

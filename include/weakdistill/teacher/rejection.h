@@ -10,6 +10,7 @@ namespace weakdistill {
 enum class RejectReason {
   kRequestFailed,     // the teacher never answered (retries exhausted)
   kTruncated,         // finish_reason "length": the reply was cut
+  kTruncatedInReasoning,  // cut while the model was still reasoning: no answer was begun
   kUnparseable,       // no JSON object with the task's fields
   kEmptyText,         // "text" missing or blank
   kLabelNotInSet,     // classification label, or ner entity type, outside the label set

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "weakdistill/core/sample.h"
 #include "weakdistill/teacher/rejection.h"
@@ -44,5 +45,25 @@ struct ParsedReply {
 // 0); verification finds their offsets. The scan is linear in the reply's length
 // (each '{' is checked once, nested objects are skipped by memo).
 ParsedReply parse_reply(Task task, std::string_view content, std::string_view finish_reason);
+
+// Most samples taken from one reply (teacher.samples_per_request's upper bound).
+inline constexpr int kMaxSamplesPerReply = 32;
+
+// Every sample of a teacher's generation (teacher.h), in reply order; never empty:
+//   - a reply cut while the model was still reasoning (an unclosed <think>, or finish_reason
+//     "length" with reasoning and no answer text) -> one kTruncatedInReasoning;
+//   - the answer is read from g.reply only (the reasoning is never parsed), so a JSON object
+//     inside <think> is not taken;
+//   - when the last top-level object holding a "samples" array exists (the several-samples
+//     form, {"reasoning": "...", "samples": [{...}, ...]}), each item is a sample or its own
+//     rejection, as parse_reply judges an object ("samples[2]: no \"label\"");
+//   - otherwise, when `samples` > 1, every top-level object that holds the task's fields is a
+//     sample (a bare array of objects, or objects one after another);
+//   - otherwise parse_reply's single answer.
+// At most kMaxSamplesPerReply are taken; a reply asked for k may give more or fewer. With
+// finish_reason "length" the complete samples before the cut are kept (they were paid for)
+// and one kTruncated stands for the rest; with `samples` 1 a cut reply is one kTruncated.
+struct Generation;
+std::vector<ParsedReply> parse_generation(Task task, const Generation& g, int samples = 1);
 
 }  // namespace weakdistill

@@ -36,7 +36,9 @@ struct Generation {
   std::vector<ChatMessage> prompt;  // what was sent (empty for offline teachers)
   bool ok = false;                  // the teacher answered
   std::string error;                // why not, when !ok (never holds a key)
-  std::string reply;                // the reply's content
+  std::string reply;                // the reply's content, without the model's reasoning
+  std::string reasoning;            // the model's reasoning (chat_reply.h), kept, never parsed
+  bool reasoning_open = false;      // the reply stopped inside a <think> block
   std::string finish_reason;        // "stop", "length", ... ("stop" for offline teachers)
   bool cached = false;              // answered from the response cache
   int attempts = 0;                 // HTTP attempts made (0 when cached or offline)
@@ -83,6 +85,16 @@ class Teacher {
   // returns a sample twice): a resumed run then replays the completed rounds'
   // requests to restore that state.
   virtual bool stateful() const { return false; }
+  // Times a reply unusable for its form is asked again (teacher.format_retries); 0 for
+  // offline teachers, whose replies are always well formed.
+  virtual int format_retries() const { return 0; }
+  // New samples one reply holds (teacher.samples_per_request).
+  virtual int samples_per_request() const { return 1; }
+  // The reply form in use and how it came to be ({"response_format", "configured",
+  // "fallbacks": [...]}); null for teachers without one. A run stores it, and gives it back
+  // on resume through restore_format_state, so that a fallback is made once per run.
+  virtual nlohmann::ordered_json format_state() const { return nullptr; }
+  virtual void restore_format_state(const nlohmann::json& state) { (void)state; }
 };
 
 // What a teacher may need besides its options.
