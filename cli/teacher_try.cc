@@ -19,6 +19,7 @@
 #include "weakdistill/core/progress.h"
 #include "weakdistill/embed/embedder.h"
 #include "weakdistill/net/http_client.h"
+#include "weakdistill/teacher/reask.h"
 #include "weakdistill/teacher/reply_parser.h"
 #include "weakdistill/teacher/teacher.h"
 #include "weakdistill/teacher/verifier.h"
@@ -100,66 +101,106 @@ int run_try(const TryArgs& a) {
       requests.push_back({&seeds.samples[i], static_cast<std::uint64_t>(i * a.n + k)});
     }
   }
-  spdlog::info("asking the {} teacher for {} sample(s): {} seed(s) × {}", teacher->kind(),
-               requests.size(), seeds.samples.size(), a.n);
-  Progress progress("teacher", requests.size(), "requests");
+  spdlog::info("asking the {} teacher for {} sample(s): {} seed(s) × {}{}", teacher->kind(),
+               requests.size(), seeds.samples.size(), a.n,
+               teacher->samples_per_request() > 1
+                   ? fmt::format(" requests × {} samples each", teacher->samples_per_request())
+                   : "");
+  Verifier verifier(task, labeled, VerifyOptions{});
+  // The run's judge: parse every sample of the reply, then verify it.
+  const Judge judge = [&](const GenerationRequest& request, const Generation& g) {
+    std::vector<Verdict> out;
+    if (!g.ok) {
+      Verdict v;
+      v.rejection = Rejection{RejectReason::kRequestFailed, g.error};
+      return std::vector<Verdict>{v};
+    }
+    for (ParsedReply& p : parse_generation(task, g, teacher->samples_per_request())) {
+      Verdict v;
+      v.parsed = !p.rejection;
+      if (p.rejection) {
+        v.rejection = p.rejection;
+      } else {
+        v.rejection = verifier.verify(*p.sample, *request.seed);
+        v.sample = std::move(p.sample);
+      }
+      out.push_back(std::move(v));
+    }
+    return out;
+  };
+  std::unique_ptr<Progress> progress;
   const std::atomic<bool>* cancel = install_interrupt_handler();
-  const auto generations = teacher->generate(
-      requests, [&](std::size_t, const Generation&) { progress.advance(); }, cancel);
-  progress.finish();
+  ReaskOptions ro;
+  ro.retries = teacher->format_retries();
+  // Re-asks are numbered after every first request, as a run numbers them after its round's.
+  ro.reask_ordinal = [&](std::size_t k) { return requests.size() + k; };
+  ro.on_wave = [&](int wave, std::size_t n) {
+    progress.reset();
+    progress = std::make_unique<Progress>(
+        wave == 0 ? std::string("teacher") : fmt::format("re-asks ({})", wave), n, "requests");
+  };
+  ro.on_done = [&](const Generation&) { progress->advance(); };
+  ro.cancel = cancel;
+  const std::vector<Attempt> attempts = ask_with_reasks(*teacher, requests, judge, ro);
+  if (progress) progress->finish();
+  progress.reset();
   remove_interrupt_handler();
 
-  Verifier verifier(task, labeled, VerifyOptions{});
   std::map<std::string, int> outcomes;
   int failed = 0;
-  for (std::size_t r = 0; r < requests.size(); ++r) {
-    const Generation& g = generations[r];
-    const Sample& seed = *requests[r].seed;
-    const std::size_t si = r / a.n;
-    std::string verdict;
-    std::optional<Rejection> rejection;
-    std::optional<Sample> accepted;
-    if (!g.ok) {
-      ++failed;
-      rejection = Rejection{RejectReason::kRequestFailed, g.error};
-    } else {
-      ParsedReply parsed = parse_reply(task, g.reply, g.finish_reason);
-      if (parsed.rejection) {
-        rejection = parsed.rejection;
-      } else if (auto bad = verifier.verify(*parsed.sample, seed)) {
-        rejection = bad;
-      } else {
-        accepted = *parsed.sample;
-      }
+  for (const Attempt& at : attempts) {
+    const Generation& g = at.generation;
+    const std::size_t si = at.origin / static_cast<std::size_t>(a.n);
+    if (!g.ok) ++failed;
+    for (const Verdict& v : at.verdicts) {
+      ++outcomes[v.rejection ? std::string(reason_name(v.rejection->reason)) : "accepted"];
     }
-    const std::string outcome =
-        rejection ? std::string(reason_name(rejection->reason)) : std::string("accepted");
-    ++outcomes[outcome];
     if (a.json) {
       nlohmann::ordered_json j;
       j["seed_line"] = seeds.lines[si];
-      j["ordinal"] = requests[r].ordinal;
+      j["ordinal"] = at.request.ordinal;
+      j["attempt"] = at.attempt;
+      if (at.attempt > 0) j["first_ordinal"] = at.first_ordinal;
       nlohmann::ordered_json prompt = nlohmann::ordered_json::array();
       for (const auto& m : g.prompt) prompt.push_back({{"role", m.role}, {"content", m.content}});
       j["prompt"] = prompt;
       j["ok"] = g.ok;
       if (!g.ok) j["error"] = g.error;
       j["reply"] = g.reply;
+      if (!g.reasoning.empty()) j["reasoning"] = g.reasoning;
       j["finish_reason"] = g.finish_reason;
       j["cached"] = g.cached;
       j["attempts"] = g.attempts;
-      j["outcome"] = outcome;
-      if (rejection) j["reason"] = rejection->detail;
-      if (accepted) j["sample"] = to_json(*accepted, task);
+      nlohmann::ordered_json samples = nlohmann::ordered_json::array();
+      for (const Verdict& v : at.verdicts) {
+        nlohmann::ordered_json one;
+        one["outcome"] = v.rejection ? std::string(reason_name(v.rejection->reason)) : "accepted";
+        if (v.rejection) one["reason"] = v.rejection->detail;
+        if (v.sample) one["sample"] = to_json(*v.sample, task);
+        samples.push_back(std::move(one));
+      }
+      // One sample a reply (the default) keeps the flat form: outcome, reason, sample.
+      if (samples.size() == 1) {
+        for (const auto& item : samples[0].items()) j[item.key()] = item.value();
+      } else {
+        j["samples"] = samples;
+      }
       std::cout << j.dump() << "\n";
       continue;
     }
-    std::cout << fmt::format("━━ seed {}/{} ({}:{}), generation {}/{} ━━\n", si + 1,
-                             seeds.samples.size(), a.seeds, seeds.lines[si], r % a.n + 1, a.n);
-    if (!g.prompt.empty()) {
+    std::cout << fmt::format("━━ seed {}/{} ({}:{}), generation {}/{}{} ━━\n", si + 1,
+                             seeds.samples.size(), a.seeds, seeds.lines[si],
+                             at.origin % static_cast<std::size_t>(a.n) + 1, a.n,
+                             at.attempt > 0 ? fmt::format(", re-ask {}", at.attempt) : "");
+    if (at.attempt == 0 && !g.prompt.empty()) {
       for (const auto& m : g.prompt) print_text("PROMPT (" + m.role + "):", m.content);
-    } else {
+    } else if (at.attempt == 0) {
       std::cout << "PROMPT: none (the " << teacher->kind() << " teacher is offline)\n";
+    }
+    if (!g.reasoning.empty()) {
+      print_text(fmt::format("REASONING ({} characters, kept apart, never parsed{}):",
+                             g.reasoning.size(), g.reasoning_open ? ", unfinished" : ""),
+                 g.reasoning);
     }
     if (g.ok && g.prompt.empty()) {
       print_text(fmt::format("REPLY (offline {} teacher{}):", teacher->kind(),
@@ -175,12 +216,27 @@ int run_try(const TryArgs& a) {
     } else {
       std::cout << "REPLY: none: " << g.error << "\n";
     }
-    if (accepted) {
-      std::cout << "RESULT: accepted: " << to_json(*accepted, task).dump() << "\n\n";
-    } else {
-      std::cout << "RESULT: rejected (" << outcome << "): " << rejection->detail << "\n\n";
+    for (std::size_t k = 0; k < at.verdicts.size(); ++k) {
+      const Verdict& v = at.verdicts[k];
+      const std::string which =
+          at.verdicts.size() > 1 ? fmt::format("RESULT {}/{}", k + 1, at.verdicts.size()) : "RESULT";
+      if (v.usable()) {
+        std::cout << which << ": accepted: " << to_json(*v.sample, task).dump() << "\n";
+      } else {
+        std::cout << which << ": rejected (" << reason_name(v.rejection->reason)
+                  << "): " << v.rejection->detail << "\n";
+      }
     }
+    std::cout << "\n";
   }
+  const ReaskYield y = reask_yield(attempts);
+  const std::string format =
+      teacher->format_state().is_null()
+          ? ""
+          : fmt::format("; response_format {}",
+                        teacher->format_state()["response_format"].get<std::string>());
+  spdlog::info("usable samples: {} from {} request(s) at the first try, {} after {} re-ask(s){}",
+               y.usable_first_try, y.requests, y.usable, y.reasks, format);
   const TeacherUsage u = teacher->usage();
   std::string summary;
   for (const auto& [k, v] : outcomes)
@@ -188,7 +244,7 @@ int run_try(const TryArgs& a) {
   spdlog::info(
       "{} request(s): {}; {} HTTP request(s), {} retries, {} cache hit(s), {} prompt + {} "
       "completion tokens{}",
-      requests.size(), summary, u.http_requests, u.retries, u.cache_hits, u.prompt_tokens,
+      attempts.size(), summary, u.http_requests, u.retries, u.cache_hits, u.prompt_tokens,
       u.completion_tokens, teacher->simulated() ? " (simulated teacher)" : "");
   if (cancel->load()) {
     spdlog::warn("interrupted ({})", interrupting_signal_name());

@@ -45,8 +45,11 @@ void draw_round_seeds(const RunState& s, RoundWork& w, const Weakness& weakness)
   Rng rng(stream_seed(d.seed, static_cast<std::uint64_t>(w.round)));
   // oversample × what the round still needs (per_round, or what distill.max_train still lets
   // in, less what the reservoir gave).
-  const auto n =
+  // A request asks for teacher.samples_per_request samples: as many requests as that needs.
+  const auto samples =
       static_cast<std::size_t>(std::llround(d.oversample * static_cast<double>(w.need)));
+  const auto k = static_cast<std::size_t>(std::max(1, s.teacher->samples_per_request()));
+  const std::size_t n = (samples + k - 1) / k;
   w.seeds = draw_seeds(weakness.p, n, rng);
   w.requests.clear();
   for (std::size_t i = 0; i < w.seeds.size(); ++i) {

@@ -17,7 +17,8 @@ Weakness analyse_round_weakness(RunState& s, const RoundWork& w);
 // does is dropped. Sets `need`, the rest of the quota. A no-op under distill.reservoir off.
 void take_from_reservoir(RunState& s, RoundWork& w);
 
-// 3. Seeds: oversample × need requests, each seed drawn by its probability.
+// 3. Seeds: oversample × need samples asked for, in requests of teacher.samples_per_request
+// samples each; each request's seed drawn by its probability.
 void draw_round_seeds(const RunState& s, RoundWork& w, const Weakness& weakness);
 
 // 4. Teacher (round_teacher.cc): asks for every request (the cache answers what it holds),

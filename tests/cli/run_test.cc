@@ -249,7 +249,12 @@ TEST_F(RunCli, BadConfigMakesNoFolder) {
   for (const Case& k :
        {Case{"distill.tau=0", "distill.tau"}, Case{"distill.bogus=1", "bogus"},
         Case{"data.dev=/no/such.jsonl", "/no/such.jsonl"}, Case{"student.kind=bert", "bert"},
-        Case{"teacher.kind=llm", "teacher.kind"}, Case{"student.epochs=-1", "student.epochs"}}) {
+        Case{"teacher.kind=llm", "teacher.kind"}, Case{"student.epochs=-1", "student.epochs"},
+        Case{"teacher.response_format=json", "teacher.response_format"},
+        Case{"teacher.format_retries=-1", "teacher.format_retries"},
+        Case{"teacher.samples_per_request=0", "teacher.samples_per_request"},
+        Case{"teacher.samples_per_request=33", "teacher.samples_per_request"},
+        Case{"distill.reservoir=maybe", "distill.reservoir"}}) {
     const auto c = dir.write("c.yaml", config(server, dir, 1));
     const std::string run_dir = dir.file("bad");
     const auto r = run_cli("run '" + c + "' --run-dir '" + run_dir + "' --set " + k.set);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <set>
 #include <sstream>
 
 #include "fake/fake_openai_server.h"
@@ -62,6 +63,33 @@ TEST(TeacherTry, ShowsPromptReplyAndVerdict) {
   EXPECT_THAT(r.out, HasSubstr("RESULT: accepted"));
   EXPECT_THAT(r.out, HasSubstr("RESULT: rejected (label_not_in_set)"));
   EXPECT_THAT(r.err, HasSubstr("accepted 1"));
+  // A label outside the label set is a form problem: asked again, twice (format_retries 2),
+  // each time with a new request seed, as a run would.
+  EXPECT_THAT(r.out, HasSubstr("re-ask 1"));
+  EXPECT_THAT(r.out, HasSubstr("re-ask 2"));
+  EXPECT_THAT(r.out, Not(HasSubstr("re-ask 3")));
+  EXPECT_THAT(r.err, HasSubstr("usable samples: 1 from 2 request(s) at the first try, 1 after 2 re-ask(s)"));
+  EXPECT_EQ(server.requests(), 4u);
+  // With a teacher.seed each re-ask carries its own request seed.
+  const auto seeded = run_cli("teacher try --config '" + c + "' --seeds '" + s +
+                              "' --set teacher.seed=7 --set teacher.format_retries=1");
+  EXPECT_EQ(seeded.code, 0) << seeded.err;
+  const auto all = server.bodies();
+  ASSERT_EQ(all.size(), 4u + 3u);
+  std::set<std::int64_t> seeds;
+  for (std::size_t i = 4; i < all.size(); ++i) seeds.insert(all[i]["seed"].get<std::int64_t>());
+  EXPECT_EQ(seeds.size(), 3u) << "a re-ask must send a new request seed";
+}
+
+TEST(TeacherTry, NoReasksWithFormatRetriesZero) {
+  FakeOpenAIServer server;
+  server.set_responder(responder);
+  TempDir dir;
+  const auto c = dir.write("c.yaml", config(server, "  format_retries: 0\n"));
+  const auto s = dir.write("seeds.jsonl", kSeeds);
+  const auto r = run_cli("teacher try --config '" + c + "' --seeds '" + s + "'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("re-ask")));
   EXPECT_EQ(server.requests(), 2u);
 }
 
@@ -75,17 +103,20 @@ TEST(TeacherTry, NGenerationsPerSeedAndJsonOutput) {
   EXPECT_EQ(r.code, 0) << r.err;
   std::istringstream lines(r.out);
   std::string line;
-  int n = 0, accepted = 0;
+  int n = 0, accepted = 0, reasks = 0;
   while (std::getline(lines, line)) {
     const auto j = nlohmann::json::parse(line);
     ++n;
     accepted += j["outcome"] == "accepted";
+    reasks += j["attempt"].get<int>() > 0;
     EXPECT_TRUE(j.contains("prompt"));
     EXPECT_TRUE(j.contains("reply"));
   }
-  EXPECT_EQ(n, 6);
+  // 6 first asks; the 3 rejected for their label are each asked twice more.
+  EXPECT_EQ(n, 12);
+  EXPECT_EQ(reasks, 6);
   EXPECT_EQ(accepted, 3);
-  EXPECT_EQ(server.requests(), 6u);
+  EXPECT_EQ(server.requests(), 12u);
 }
 
 TEST(TeacherTry, ExitsOneWhenTheTeacherDoesNotAnswer) {
@@ -153,7 +184,7 @@ TEST(TeacherTry, CacheFileMeansARerunAsksNothing) {
   const auto again = run_cli(args);
   EXPECT_EQ(again.code, 0);
   EXPECT_THAT(again.out, HasSubstr("from the cache"));
-  EXPECT_EQ(server.requests(), 2u);
+  EXPECT_EQ(server.requests(), 4u);  // 2 first asks, 2 re-asks: every one cached
 }
 
 TEST(TeacherTry, BadConfigIsExitTwoNamingTheKey) {
@@ -169,7 +200,19 @@ TEST(TeacherTry, BadConfigIsExitTwoNamingTheKey) {
         Case{"task: classification\nteacher: {kind: openai, base_url: 'htp://x', model: m}\n",
              "teacher.base_url"},
         Case{"task: classification\nteacher: {kind: augment, edit_rate: 2}\n", "teacher.edit_rate"},
-        Case{"task: classification\nteacher:\n  kind: [\n", "c.yaml:"}}) {
+        Case{"task: classification\nteacher:\n  kind: [\n", "c.yaml:"},
+        Case{"task: classification\nteacher: {kind: openai, base_url: 'http://127.0.0.1:1/v1', "
+             "model: m, response_format: xml}\n",
+             "teacher.response_format"},
+        Case{"task: classification\nteacher: {kind: openai, base_url: 'http://127.0.0.1:1/v1', "
+             "model: m, format_retries: -1}\n",
+             "teacher.format_retries"},
+        Case{"task: classification\nteacher: {kind: openai, base_url: 'http://127.0.0.1:1/v1', "
+             "model: m, samples_per_request: 0}\n",
+             "teacher.samples_per_request"},
+        Case{"task: classification\nteacher: {kind: openai, base_url: 'http://127.0.0.1:1/v1', "
+             "model: m, samples_per_request: 33}\n",
+             "teacher.samples_per_request"}}) {
     const auto c = dir.write("c.yaml", k.yaml);
     const auto r = run_cli("teacher try --config '" + c + "' --seeds '" + s + "'");
     EXPECT_EQ(r.code, 2) << k.yaml << r.err;

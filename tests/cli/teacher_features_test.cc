@@ -1,0 +1,298 @@
+// End-to-end: what a run does with real servers' ways (tests/fake): structured output and its
+// fallback, re-asks, reasoning models, several samples a request, and the reservoir.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fake/fake_openai_server.h"
+#include "support/run.h"
+#include "support/run_folder.h"
+#include "support/synthetic.h"
+#include "support/temp_dir.h"
+#include "weakdistill/distill/run_store.h"
+
+namespace weakdistill {
+namespace {
+
+using testing::ChatChoice;
+using testing::FakeOpenAIServer;
+using testing::FakeServerOptions;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::read_json;
+using testing::run_cli;
+using testing::TempDir;
+
+std::vector<nlohmann::json> read_lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(testing::read_file(path));
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+class TeacherFeatures : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir.write("train.jsonl", testing::dataset(0, 4));
+    dir.write("dev.jsonl", testing::dataset(1000, 5));
+    dir.write("test.jsonl", testing::dataset(2000, 5));
+  }
+  std::string config(const FakeOpenAIServer& server, const std::string& teacher_extra = "",
+                     int max_rounds = 1, const std::string& distill_extra = "") {
+    return dir.write("c.yaml",
+                     "task: classification\n"
+                     "data: {train: " + dir.file("train.jsonl") + ", dev: " +
+                         dir.file("dev.jsonl") + ", test: " + dir.file("test.jsonl") +
+                         "}\n"
+                         "student: {kind: fasttext, threads: 1, epochs: 10}\n"
+                         "teacher: {kind: openai, base_url: " + server.base_url() +
+                         ", model: fake, seed: 1, concurrency: 4" + teacher_extra +
+                         "}\n"
+                         "distill: {per_round: 5, oversample: 2, patience: 5, seed: 3, "
+                         "max_rounds: " + std::to_string(max_rounds) + distill_extra + "}\n");
+  }
+  TempDir dir;
+};
+
+// The seed's label as the prompt carries it ({format} holds it).
+std::string label_of(const nlohmann::json& request) {
+  const std::string prompt = request["messages"].back()["content"];
+  return prompt.find("\"label\": \"A\"") != std::string::npos ? "A" : "B";
+}
+
+std::string new_text(const nlohmann::json& request, std::uint64_t salt = 0) {
+  // The request seed (teacher.seed + ordinal) keeps replies apart; the low bits carry the
+  // request's number within its round.
+  const auto seed = request.value("seed", std::uint64_t{0});
+  return testing::text_of(label_of(request) == "A" ? testing::kA : testing::kB,
+                          (seed & 0xffffffffu) * 131 + (seed >> 32) * 7919 + salt, 7);
+}
+
+TEST_F(TeacherFeatures, StructuredOutputSendsTheTasksSchemaAndTheServerHoldsRepliesToIt) {
+  FakeServerOptions so;
+  so.enforce_schema = true;  // a reply outside the schema would be a 500
+  FakeOpenAIServer server(so);
+  server.set_choice_responder([](const nlohmann::json& request, int) {
+    nlohmann::ordered_json reply;
+    reply["reasoning"] = "先分析样本的主题，再写一个新的。";
+    reply["text"] = new_text(request);
+    reply["label"] = label_of(request);
+    return ChatChoice{reply.dump(), "", ""};
+  });
+  const auto c = config(server);
+  const auto r = run_cli("run '" + c + "' --run-dir '" + dir.file("run") + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto bodies = server.bodies();
+  ASSERT_FALSE(bodies.empty());
+  for (const auto& b : bodies) {
+    ASSERT_EQ(b["response_format"]["type"], "json_schema");
+    const auto& schema = b["response_format"]["json_schema"]["schema"];
+    EXPECT_EQ(schema["properties"]["label"]["enum"], nlohmann::json({"A", "B"}));
+    // The prompt asks for the reasoning inside the JSON, first.
+    EXPECT_THAT(b["messages"].back()["content"].get<std::string>(), HasSubstr("\"reasoning\""));
+  }
+  EXPECT_EQ(server.summary()["bad_requests"], 0);
+  EXPECT_EQ(server.summary()["schema_mismatches"], 0);
+  const auto m = read_json(dir.file("run") + "/metrics.json");
+  EXPECT_EQ(m["rounds"][1]["teacher"]["response_format"], "json_schema");
+  EXPECT_EQ(m["rounds"][1]["accepted"], 5);
+}
+
+// A server that refuses json_schema (400) is asked with json_object from then on: one refused
+// request in the whole run, also across a kill and a resume; the store and metrics say so.
+TEST_F(TeacherFeatures, AFormatTheServerRefusesFallsBackOnceForTheWholeRun) {
+  FakeServerOptions so;
+  so.response_formats = {"text", "json_object"};
+  FakeOpenAIServer server(so);
+  server.set_responder(testing::responder);
+  const auto c = config(server, "", 3);
+  const std::string run_dir = dir.file("run");
+  const auto crashed =
+      run_cli("run '" + c + "' --run-dir '" + run_dir + "'", "WEAKDISTILL_CRASH_AT=round_committed:1");
+  ASSERT_EQ(crashed.code, 137) << crashed.err;
+  EXPECT_THAT(crashed.err, HasSubstr("refused response_format json_schema"));
+  EXPECT_EQ(server.summary()["bad_requests"], 1);
+  const auto resumed = run_cli("run --resume '" + run_dir + "'");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(server.summary()["bad_requests"], 1) << "the resumed run probed json_schema again";
+  const auto bodies = server.bodies();
+  EXPECT_EQ(bodies.front()["response_format"]["type"], "json_schema");
+  for (std::size_t i = 1; i < bodies.size(); ++i) {
+    EXPECT_EQ(bodies[i]["response_format"]["type"], "json_object") << i;
+  }
+  const auto m = read_json(run_dir + "/metrics.json");
+  for (std::size_t r = 1; r < m["rounds"].size(); ++r) {
+    if (m["rounds"][r]["requested"] == 0) continue;
+    EXPECT_EQ(m["rounds"][r]["teacher"]["response_format"], "json_object");
+    ASSERT_EQ(m["rounds"][r]["teacher"]["fallbacks"].size(), 1u);
+    EXPECT_EQ(m["rounds"][r]["teacher"]["fallbacks"][0]["from"], "json_schema");
+    EXPECT_EQ(m["rounds"][r]["teacher"]["fallbacks"][0]["status"], 400);
+  }
+  RunStore store(run_dir + "/run.sqlite");
+  const auto format = nlohmann::json::parse(store.meta("teacher_format").value_or("null"));
+  EXPECT_EQ(format["response_format"], "json_object");
+}
+
+// A server that takes no response_format at all is asked in plain text after two refusals, and
+// the run never loops between forms.
+TEST_F(TeacherFeatures, AServerWithNoStructuredOutputEndsAtTextAfterTwoRefusals) {
+  FakeServerOptions so;
+  so.response_formats = {};
+  FakeOpenAIServer server(so);
+  server.set_responder(testing::responder);
+  const auto c = config(server);
+  const auto r = run_cli("run '" + c + "' --run-dir '" + dir.file("run") + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(server.summary()["bad_requests"], 2);
+  const auto bodies = server.bodies();
+  ASSERT_GT(bodies.size(), 2u);
+  for (std::size_t i = 2; i < bodies.size(); ++i) EXPECT_FALSE(bodies[i].contains("response_format"));
+  const auto m = read_json(dir.file("run") + "/metrics.json");
+  EXPECT_EQ(m["rounds"][1]["teacher"]["response_format"], "text");
+  EXPECT_EQ(m["rounds"][1]["teacher"]["fallbacks"].size(), 2u);
+  EXPECT_GT(m["rounds"][1]["accepted"].get<int>(), 0);
+}
+
+// Replies unusable for their form are asked again with new request seeds; every attempt is a
+// record, and the yield before and after re-asks is reported.
+TEST_F(TeacherFeatures, RepliesUnusableForTheirFormAreAskedAgain) {
+  FakeOpenAIServer server;
+  server.set_responder([](const nlohmann::json& request, int) -> std::string {
+    const auto seed = request.value("seed", std::uint64_t{0});
+    // First asks (low numbers) write prose only; re-asks (numbered after them) answer.
+    if ((seed & 0xffffffffu) < 11) return "好的，我来写一个新样本：某地举行了活动。";
+    return "{\"text\": \"" + new_text(request) + "\", \"label\": \"" + label_of(request) + "\"}";
+  });
+  const auto c = config(server);
+  const auto r = run_cli("run '" + c + "' --run-dir '" + dir.file("run") + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto m = read_json(dir.file("run") + "/metrics.json");
+  const auto& round = m["rounds"][1];
+  EXPECT_EQ(round["requested"], 10);
+  EXPECT_EQ(round["reasked"], 10);  // each first ask once more; each re-ask answered
+  EXPECT_EQ(round["teacher"]["requests"], 20);
+  EXPECT_DOUBLE_EQ(round["yield"]["first_try"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(round["yield"]["after_reasks"].get<double>(), 1.0);
+  EXPECT_EQ(round["accepted"], 5);
+  for (const auto& line : read_lines(dir.file("run") + "/rounds/01/accepted.jsonl")) {
+    EXPECT_EQ(line["attempt"], 1);
+    EXPECT_TRUE(line.contains("first_ordinal"));
+  }
+  std::size_t unparseable = 0;
+  for (const auto& line : read_lines(dir.file("run") + "/rounds/01/rejected.jsonl")) {
+    unparseable += line["outcome"] == "unparseable";
+  }
+  EXPECT_EQ(unparseable, 10u);
+  EXPECT_EQ(server.requests(), 20u);
+}
+
+// A reasoning model: its reasoning is kept beside the sample, and a JSON object inside the
+// reasoning (in reasoning_content or in a <think> block) is never taken for the answer.
+TEST_F(TeacherFeatures, AReasoningModelsReasoningIsKeptAndItsDecoyNeverTaken) {
+  for (const bool think : {false, true}) {
+    FakeOpenAIServer server;
+    server.set_choice_responder([think](const nlohmann::json& request, int) {
+      const std::string reasoning = "草稿：{\"text\": \"诱饵文本不应被采用\", \"label\": \"A\"}，再改一改。";
+      const std::string answer = "{\"reasoning\": \"简述\", \"text\": \"" + new_text(request) +
+                                 "\", \"label\": \"" + label_of(request) + "\"}";
+      if (think) return ChatChoice{"<think>\n" + reasoning + "\n</think>\n\n" + answer, "", ""};
+      return ChatChoice{answer, reasoning, ""};
+    });
+    const auto c = config(server);
+    const std::string run_dir = dir.file(think ? "think" : "field");
+    const auto r = run_cli("run '" + c + "' --run-dir '" + run_dir + "'");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto accepted = read_lines(run_dir + "/rounds/01/accepted.jsonl");
+    ASSERT_EQ(accepted.size(), 5u) << think;
+    for (const auto& line : accepted) {
+      EXPECT_THAT(line["reasoning"].get<std::string>(), HasSubstr("诱饵文本")) << think;
+      EXPECT_THAT(line["sample"]["text"].get<std::string>(), Not(HasSubstr("诱饵"))) << think;
+    }
+    EXPECT_THAT(testing::read_file(run_dir + "/augmented.jsonl"), Not(HasSubstr("诱饵")));
+  }
+}
+
+// A reply cut while the model still reasons is rejected as truncated_in_reasoning, with the
+// advice to raise max_tokens.
+TEST_F(TeacherFeatures, AReplyCutWhileReasoningSaysToRaiseMaxTokens) {
+  FakeOpenAIServer server;
+  server.set_choice_responder([](const nlohmann::json&, int) {
+    return ChatChoice{"", "让我仔细想一想这个样本的主题和风格……", "length"};
+  });
+  const auto c = config(server, ", format_retries: 1");
+  const auto r = run_cli("run '" + c + "' --run-dir '" + dir.file("run") + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto m = read_json(dir.file("run") + "/metrics.json");
+  EXPECT_EQ(m["rounds"][1]["rejected"]["truncated_in_reasoning"], 20);  // 10 asked, 10 re-asked
+  EXPECT_EQ(m["rounds"][1]["accepted"], 0);
+  const auto rejected = read_lines(dir.file("run") + "/rounds/01/rejected.jsonl");
+  ASSERT_FALSE(rejected.empty());
+  EXPECT_THAT(rejected[0]["detail"].get<std::string>(), HasSubstr("teacher.max_tokens"));
+  EXPECT_THAT(rejected[0]["reasoning"].get<std::string>(), HasSubstr("仔细想一想"));
+}
+
+// samples_per_request k: a request asks for k samples; oversample × per_round samples take
+// ceil(that / k) requests, and each sample is its own record.
+TEST_F(TeacherFeatures, SeveralSamplesARequestEachJudgedOnItsOwn) {
+  std::vector<nlohmann::ordered_json> samples;
+  for (int i = 0; i < 40; ++i) {
+    samples.push_back({{"text", testing::text_of(i % 2 ? testing::kA : testing::kB, 50000 + i, 7)},
+                       {"label", i % 2 ? "A" : "B"}});
+  }
+  FakeServerOptions so;
+  so.enforce_schema = true;
+  FakeOpenAIServer server(so);
+  server.set_choice_responder(testing::samples_responder(samples, {0, 20, false}));
+  const auto c = config(server, ", samples_per_request: 4");
+  const auto r = run_cli("run '" + c + "' --run-dir '" + dir.file("run") + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(server.summary()["schema_mismatches"], 0);
+  const auto bodies = server.bodies();
+  ASSERT_EQ(bodies.size(), 3u);  // ceil(2 × 5 / 4)
+  EXPECT_EQ(bodies[0]["response_format"]["json_schema"]["schema"]["properties"]["samples"]["maxItems"], 4);
+  const auto m = read_json(dir.file("run") + "/metrics.json");
+  EXPECT_EQ(m["rounds"][1]["requested"], 3);
+  EXPECT_EQ(m["rounds"][1]["verified"], 12);
+  EXPECT_EQ(m["rounds"][1]["accepted"], 5);
+  std::set<int> slots;
+  for (const std::string f : {"accepted", "rejected"}) {
+    for (const auto& line : read_lines(dir.file("run") + "/rounds/01/" + f + ".jsonl")) {
+      slots.insert(line.value("slot", 0));
+    }
+  }
+  EXPECT_EQ(slots, (std::set<int>{0, 1, 2, 3}));
+}
+
+// The reservoir: round 2 takes round 1's over-quota candidates and asks the teacher only for
+// what is missing; with it off, round 2 asks for a whole round again.
+TEST_F(TeacherFeatures, TheReservoirSavesTheNextRoundsRequests) {
+  FakeOpenAIServer server;
+  server.set_responder(testing::responder);
+  const auto on = run_cli("run '" + config(server, "", 2) + "' --run-dir '" + dir.file("on") + "'");
+  ASSERT_EQ(on.code, 0) << on.err;
+  const std::size_t asked_on = server.requests();
+  const auto off = run_cli("run '" + config(server, "", 2, ", reservoir: off") + "' --run-dir '" +
+                           dir.file("off") + "'");
+  ASSERT_EQ(off.code, 0) << off.err;
+  const std::size_t asked_off = server.requests() - asked_on;
+  const auto m_on = read_json(dir.file("on") + "/metrics.json");
+  const auto m_off = read_json(dir.file("off") + "/metrics.json");
+  EXPECT_EQ(asked_off, 20u);
+  EXPECT_EQ(asked_on, 10u);
+  EXPECT_EQ(m_on["rounds"][2]["reservoir"]["taken"], 5);
+  EXPECT_EQ(m_on["rounds"][2]["reservoir"]["taken_mean_age"], 1.0);
+  EXPECT_FALSE(m_off["rounds"][2].contains("reservoir"));
+  // Equal accepted samples for half the requests.
+  EXPECT_EQ(m_on["rounds"][2]["train_size"], m_off["rounds"][2]["train_size"]);
+  for (const auto& line : read_lines(dir.file("on") + "/rounds/02/accepted.jsonl")) {
+    EXPECT_EQ(line["generated_in_round"], 1);
+  }
+}
+
+}  // namespace
+}  // namespace weakdistill
