@@ -206,7 +206,7 @@ void open_run(RunState& s) {
   s.teacher->attach_cache(s.store_path);
   // A response_format fallback made earlier in this run holds for the rest of it.
   if (const auto format = s.store->meta("teacher_format")) {
-    s.teacher->restore_format_state(nlohmann::json::parse(*format));
+    s.teacher->restore_format_state(nlohmann::ordered_json::parse(*format));
   }
   if (s.teacher->simulated()) {
     spdlog::warn("the {} teacher is SIMULATED: it returns held-out samples, not an LLM's",

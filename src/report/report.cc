@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "report_internal.h"
 #include "svg_chart.h"
 #include "weakdistill/core/atomic_file.h"
 #include "weakdistill/core/error.h"
@@ -41,11 +42,6 @@ bool has_round_tests(const json& rounds) {
   return !rounds.empty() &&
          std::all_of(rounds.begin(), rounds.end(),
                      [](const json& r) { return r.contains("test") && r["test"].is_object(); });
-}
-
-long long count(const json& j, const char* key) {
-  if (!j.is_object() || !j.contains(key) || !j.at(key).is_number()) return 0;
-  return j.at(key).get<long long>();
 }
 
 std::string fmt_metric(double v) { return std::isnan(v) ? "–" : fmt::format("{:.4f}", v); }
@@ -227,12 +223,16 @@ std::string funnel_section(const json& m) {
   std::map<std::string, long long> totals;
   for (const json& r : rounds_of(m)) {
     if (count(r, "round") == 0) continue;
-    const long long requested = std::max(1LL, count(r, "requested"));
+    // Bars are scaled to the round's largest count: that is `requested` unless a request gave
+    // several samples (teacher.samples_per_request) or the reservoir gave accepted samples that
+    // were never requested this round.
+    long long scale = std::max(1LL, count(r, "requested"));
+    for (const char* s : kStages) scale = std::max(scale, count(r, s));
     out += fmt::format("<tr><td>{}</td>", count(r, "round"));
     for (const char* s : kStages) {
       const long long n = count(r, s);
       out += fmt::format("<td class=\"bar\"><span style=\"width:{:.0f}px\"></span>{}</td>",
-                         100.0 * n / requested, n);
+                         100.0 * n / scale, n);
     }
     out += "</tr>\n";
     if (r.contains("rejected") && r["rejected"].is_object())
@@ -256,7 +256,9 @@ std::string funnel_section(const json& m) {
     }
     out += fmt::format("<td>{}</td></tr>\n", total);
   }
-  return out + "</table>\n";
+  out += "</table>\n";
+  const auto cut = totals.find("truncated_in_reasoning");
+  return out + truncated_in_reasoning_advice(cut == totals.end() ? 0 : cut->second);
 }
 
 std::string per_label_section(const json& m) {
@@ -327,7 +329,7 @@ std::string teacher_section(const json& m) {
     }
     out += "</tr>\n";
   }
-  return out + "</table>\n";
+  return out + "</table>\n" + response_format_part(m);
 }
 
 // Seed texts by index in train ∪ dev, read only for the indexes asked for: weakness.jsonl has a
@@ -362,11 +364,12 @@ std::string samples_section(const std::string& run_dir, const json& m, std::size
     for (const json& j : rejected)
       if (shown.size() < per_round && outcomes.insert(j.value("outcome", "")).second)
         shown.push_back(j);
-    std::set<long long> shown_ordinals;
-    for (const json& j : shown) shown_ordinals.insert(count(j, "ordinal"));
+    // A reply of several samples has a line per sample: (ordinal, slot) names one.
+    const auto key = [](const json& j) { return std::pair(count(j, "ordinal"), count(j, "slot")); };
+    std::set<std::pair<long long, long long>> shown_keys;
+    for (const json& j : shown) shown_keys.insert(key(j));
     for (const json& j : rejected)
-      if (shown.size() < per_round && !shown_ordinals.count(count(j, "ordinal")))
-        shown.push_back(j);
+      if (shown.size() < per_round && !shown_keys.count(key(j))) shown.push_back(j);
 
     std::set<long long> wanted;
     for (const json& a : accepted) wanted.insert(count(a, "seed_index"));
@@ -376,29 +379,39 @@ std::string samples_section(const std::string& run_dir, const json& m, std::size
     out += fmt::format("<h3>Round {}</h3>\n", round);
     out +=
         fmt::format("<h4>Accepted (first {} of {})</h4>\n", accepted.size(), count(r, "accepted"));
+    // The teacher's reasoning gets a column only when some line kept one (an older run has none).
+    const bool accepted_reasoning = any_reasoning(accepted);
     out +=
         "<table class=\"samples\"><tr><th>seed</th><th>accepted "
-        "sample</th><th>diversity</th></tr>\n";
+        "sample</th><th>diversity</th>";
+    out += accepted_reasoning ? "<th>teacher's reasoning</th></tr>\n" : "</tr>\n";
     for (const json& a : accepted) {
       const long long si = count(a, "seed_index");
       const auto it = seeds.find(si);
-      out += fmt::format("<tr><td><div class=\"idx\">#{}</div>{}</td><td>{}</td><td>{}</td></tr>\n",
-                         si, it == seeds.end() ? "" : html_escape(it->second),
-                         sample_html(a.value("sample", json())),
+      out += fmt::format("<tr><td><div class=\"idx\">#{}</div>{}</td><td>{}</td><td>{}</td>", si,
+                         it == seeds.end() ? "" : html_escape(it->second),
+                         sample_html(a.value("sample", json())) + provenance_html(a),
                          a.contains("diversity") && a["diversity"].is_number()
                              ? fmt::format("{:.3f}", a["diversity"].get<double>())
                              : "–");
+      if (accepted_reasoning) out += "<td>" + reasoning_html(a) + "</td>";
+      out += "</tr>\n";
     }
     out += "</table>\n";
     out += fmt::format("<h4>Rejected ({} shown of {})</h4>\n", shown.size(), rejected.size());
-    out += "<table class=\"samples\"><tr><th>outcome</th><th>sample or reply</th></tr>\n";
+    const bool rejected_reasoning = any_reasoning(shown);
+    out += "<table class=\"samples\"><tr><th>outcome</th><th>sample or reply</th>";
+    out += rejected_reasoning ? "<th>teacher's reasoning</th></tr>\n" : "</tr>\n";
     for (const json& j : shown) {
       std::string body = sample_html(j.value("sample", json()));
       if (body.empty())
         body = "<div class=\"reply\">" + html_escape(truncate_utf8(j.value("reply", ""), 400)) +
                "</div>";
       out += "<tr><td><b>" + html_escape(j.value("outcome", "")) + "</b><div class=\"detail\">" +
-             html_escape(j.value("detail", "")) + "</div></td><td>" + body + "</td></tr>\n";
+             html_escape(j.value("detail", "")) + "</div>" + outcome_advice_html(j) + "</td><td>" +
+             body + provenance_html(j) + "</td>";
+      if (rejected_reasoning) out += "<td>" + reasoning_html(j) + "</td>";
+      out += "</tr>\n";
     }
     out += "</table>\n";
   }
@@ -445,7 +458,7 @@ std::string metrics_csv(const json& metrics) {
   for (const Metric& c : cols) out += std::string(",") + c.column;
   if (with_test)
     for (const Metric& c : cols) out += std::string(",test_") + c.column;
-  out += ",seconds\n";
+  out += ",seconds" + csv_extra_header(metrics) + "\n";
   for (const json& r : rounds) {
     out += fmt::format("{},{},{},{},{},{},{}", count(r, "round"), count(r, "train_size"),
                        count(r, "requested"), count(r, "parsed"), count(r, "verified"),
@@ -460,7 +473,7 @@ std::string metrics_csv(const json& metrics) {
         out += std::isnan(v) ? std::string(",") : fmt::format(",{}", v);
       }
     }
-    out += fmt::format(",{}\n", r.value("seconds", 0.0));
+    out += fmt::format(",{}", r.value("seconds", 0.0)) + csv_extra_cells(metrics, r) + "\n";
   }
   return out;
 }
@@ -474,6 +487,8 @@ std::string render_report(const std::string& run_dir, const json& metrics,
   html += header_section(run_dir, metrics);
   html += metric_section(metrics);
   html += funnel_section(metrics);
+  html += reask_section(metrics);
+  html += reservoir_section(metrics);
   html += per_label_section(metrics);
   html += teacher_section(metrics);
   html += samples_section(run_dir, metrics, samples_per_round);

@@ -149,7 +149,7 @@ nlohmann::ordered_json OpenAITeacher::format_state() const {
           {"fallbacks", fallbacks_}};
 }
 
-void OpenAITeacher::restore_format_state(const nlohmann::json& state) {
+void OpenAITeacher::restore_format_state(const nlohmann::ordered_json& state) {
   if (!state.is_object() || state.value("configured", "") != options_.response_format) return;
   const auto it = std::find(kResponseFormats.begin(), kResponseFormats.end(),
                             state.value("response_format", ""));
@@ -158,7 +158,7 @@ void OpenAITeacher::restore_format_state(const nlohmann::json& state) {
   format_ = static_cast<std::size_t>(it - kResponseFormats.begin());
   if (state.contains("fallbacks") && state["fallbacks"].is_array()) {
     fallbacks_ = nlohmann::ordered_json::array();
-    for (const auto& f : state["fallbacks"]) fallbacks_.push_back(nlohmann::ordered_json::parse(f.dump()));
+    for (const auto& f : state["fallbacks"]) fallbacks_.push_back(f);
   }
 }
 
@@ -181,6 +181,7 @@ std::vector<Generation> OpenAITeacher::generate(
     const std::function<void(std::size_t, const Generation&)>& on_done,
     const std::atomic<bool>* cancel) {
   std::vector<Generation> out(requests.size());
+  std::vector<bool> done(requests.size(), false);
   std::vector<std::string> keys(requests.size());
   std::vector<std::string> bodies;
   std::vector<std::size_t> pending;  // indices sent to the server
@@ -188,6 +189,7 @@ std::vector<Generation> OpenAITeacher::generate(
   // The outcome of one request sent: its generation, usage, the cache.
   const auto handle = [&](std::size_t i, const HttpOutcome& outcome) {
     Generation& g = out[i];
+    done[i] = true;
     g.attempts = outcome.attempts;
     TeacherUsage u;
     u.requests = 1;
@@ -199,6 +201,10 @@ std::vector<Generation> OpenAITeacher::generate(
     } else {
       std::string why;
       if (const auto reply = read_chat_reply(outcome.body, why)) {
+        {
+          std::lock_guard lock(format_mutex_);
+          format_confirmed_ = true;  // a reply in the form came back
+        }
         g.ok = true;
         g.reply = reply->content;
         g.reasoning = reply->reasoning;
@@ -228,7 +234,22 @@ std::vector<Generation> OpenAITeacher::generate(
     if (on_done) on_done(i, g);
   };
 
+  // A refusal while the form is unconfirmed moves to the next form (once each) and sends again
+  // what is still unanswered; under text, or once a reply confirmed the form, it stops the run.
   std::optional<HttpFatalError> first_refusal;
+  const auto refused = [&](const HttpFatalError& e, std::size_t format_sent) {
+    bool confirmed;
+    {
+      std::lock_guard lock(format_mutex_);
+      confirmed = format_confirmed_;
+    }
+    if (e.status() != 400 || confirmed) {
+      if (first_refusal && e.status() == 400) throw *first_refusal;
+      throw;
+    }
+    if (!first_refusal) first_refusal.emplace(e);
+    if (!fall_back(format_sent, e)) throw *first_refusal;
+  };
   for (;;) {
     // Bodies, cache keys and cache hits in the current form; a fallback starts this again.
     const AnswerForm form = answer_form();
@@ -244,7 +265,7 @@ std::vector<Generation> OpenAITeacher::generate(
     TeacherUsage cached_usage;
     for (std::size_t i = 0; i < requests.size(); ++i) {
       Generation& g = out[i];
-      if (g.ok) continue;  // answered before a fallback
+      if (done[i]) continue;  // answered (or failed) before a fallback
       g.prompt = prompt_.render(*requests[i].seed, form);
       const nlohmann::ordered_json body = request_body(g.prompt, requests[i].ordinal);
       if (cache_) {
@@ -258,6 +279,7 @@ std::vector<Generation> OpenAITeacher::generate(
           g.finish_reason = hit->value("finish_reason", "");
           g.prompt_tokens = hit->value("prompt_tokens", 0);
           g.completion_tokens = hit->value("completion_tokens", 0);
+          done[i] = true;
           ++cached_usage.cache_hits;
           ++cached_usage.requests;
           if (on_done) on_done(i, g);
@@ -271,38 +293,31 @@ std::vector<Generation> OpenAITeacher::generate(
       std::lock_guard lock(usage_mutex_);
       usage_ += cached_usage;
     }
-    if (pending.empty() || (cancel != nullptr && cancel->load())) break;
-    if (confirmed || kResponseFormats[format_sent] == "text") break;
-    // The form is not known to work with this server: one request alone first.
-    try {
-      const HttpOutcome outcome = client_->post_serialized("/chat/completions", bodies.front());
-      if (outcome.ok) {
-        std::lock_guard lock(format_mutex_);
-        format_confirmed_ = true;
+    if (pending.empty()) return out;
+    // The form is not known to work with this server: one request alone first, so that a
+    // refusal costs one request, not a batch.
+    if (!confirmed && kResponseFormats[format_sent] != "text" &&
+        !(cancel != nullptr && cancel->load())) {
+      try {
+        handle(pending.front(), client_->post_serialized("/chat/completions", bodies.front()));
+        pending.erase(pending.begin());
+        bodies.erase(bodies.begin());
+      } catch (const HttpFatalError& e) {
+        refused(e, format_sent);
+        continue;
       }
-      handle(pending.front(), outcome);
-      pending.erase(pending.begin());
-      bodies.erase(bodies.begin());
-      break;
+    }
+    try {
+      client_->post_many_serialized(
+          "/chat/completions", bodies,
+          [&](std::size_t k, const HttpOutcome& outcome) { handle(pending[k], outcome); }, cancel);
+      return out;
     } catch (const HttpFatalError& e) {
-      if (e.status() != 400) throw;
-      if (!first_refusal) first_refusal.emplace(e);
-      if (!fall_back(format_sent, e)) throw *first_refusal;
+      // A probe that failed for another reason (a timeout, a 5xx past its retries) left the form
+      // unconfirmed: a 400 now is still the form's.
+      refused(e, format_sent);
     }
   }
-  if (pending.empty()) return out;
-  try {
-    client_->post_many_serialized(
-        "/chat/completions", bodies, [&](std::size_t k, const HttpOutcome& outcome) {
-          handle(pending[k], outcome);
-        },
-        cancel);
-  } catch (const HttpFatalError& e) {
-    // Under text a 400 cannot be the form's fault: the first refusal says what was wrong.
-    if (first_refusal && e.status() == 400) throw *first_refusal;
-    throw;
-  }
-  return out;
 }
 
 void OpenAITeacher::attach_cache(const std::string& path) {

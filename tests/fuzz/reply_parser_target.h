@@ -18,7 +18,9 @@
 
 #include "fuzz/target_support.h"
 #include "weakdistill/core/utf8.h"
+#include "weakdistill/teacher/chat_reply.h"
 #include "weakdistill/teacher/reply_parser.h"
+#include "weakdistill/teacher/teacher.h"
 
 namespace weakdistill::fuzz {
 
@@ -92,6 +94,51 @@ inline bool is_known_answer(const Sample& s, Task task) {
   return false;
 }
 
+// The reply as a reasoning model's, several samples asked for or one: parse_generation's
+// contract. Never empty, at most kMaxSamplesPerReply samples and one rejection for a cut; each
+// entry a sample or a rejection of the parser's kinds; the reasoning split off is never the
+// answer (content without any think tag is left whole).
+inline void check_generation(Task task, std::string_view data, std::string_view finish) {
+  const std::string content(data);
+  const ReasoningSplit split = split_reasoning(content);
+  if (content.find("think>") == std::string::npos) {
+    expect(split.answer == content && split.reasoning.empty() && !split.open,
+           "content without a think tag is all answer");
+  }
+  expect(split.reasoning.size() + split.answer.size() <= content.size(),
+         "reasoning and answer are parts of the content");
+  for (const int k : {1, 4}) {
+    Generation g;
+    g.ok = true;
+    g.reply = split.answer;
+    g.reasoning = split.reasoning;
+    g.reasoning_open = split.open;
+    g.finish_reason = std::string(finish);
+    const std::vector<ParsedReply> out = parse_generation(task, g, k);
+    expect(!out.empty(), "parse_generation never returns nothing");
+    expect(out.size() <= static_cast<std::size_t>(kMaxSamplesPerReply) + 1,
+           "at most kMaxSamplesPerReply samples and one truncation");
+    for (const ParsedReply& r : out) {
+      expect(r.sample.has_value() != r.rejection.has_value(), "either a sample or a rejection");
+      if (r.rejection) {
+        const RejectReason why = r.rejection->reason;
+        expect(why == RejectReason::kTruncated || why == RejectReason::kTruncatedInReasoning ||
+                   why == RejectReason::kUnparseable || why == RejectReason::kEmptyText,
+               "parse_generation rejects only for the reply's form");
+        expect(!utf8::find_invalid(r.rejection->detail), "the detail is valid UTF-8");
+      } else {
+        expect_trimmed(r.sample->text, "text");
+        expect(!r.sample->text.empty(), "text is not blank");
+      }
+    }
+    if (split.open) {
+      expect(out.size() == 1 && out[0].rejection &&
+                 out[0].rejection->reason == RejectReason::kTruncatedInReasoning,
+             "an unclosed <think> is truncated_in_reasoning");
+    }
+  }
+}
+
 inline void reply_parser_target(std::string_view input) {
   const Split in = split_mode(input);
   const Task task = static_cast<Task>(in.mode % 3);
@@ -99,6 +146,7 @@ inline void reply_parser_target(std::string_view input) {
   const std::string_view finish = variant == 1 ? "length" : variant == 2 ? "" : "stop";
   try {
     check_parsed(parse_reply(task, in.data, finish), task, finish);
+    if (!utf8::find_invalid(in.data)) check_generation(task, in.data, finish);
     if (finish == "length" || utf8::find_invalid(in.data)) return;
     const std::string appended = std::string(in.data) + "\n" + std::string(known_answer(task));
     const ParsedReply r = parse_reply(task, appended, finish);

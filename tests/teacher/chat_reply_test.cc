@@ -132,6 +132,142 @@ TEST(ChatReply, AnErrorInAReplyIsQuotedWhateverItsShape) {
   EXPECT_EQ(refused({{"error", deep}}), "the reply is an error: an array nested deeper than 64 levels");
 }
 
+// ---------------------------------------------------------------------------
+// Reasoning: the message's reasoning fields and a <think> block in content.
+// ---------------------------------------------------------------------------
+
+// The reply of `message` (the test fails when it is refused).
+ChatReply read_ok(const json& message, const std::string& finish = "stop") {
+  json body = reply_with(message);
+  body["choices"][0]["finish_reason"] = finish;
+  std::string why;
+  const auto r = read_chat_reply(body, why);
+  EXPECT_TRUE(r) << body.dump() << ": " << why;
+  return r.value_or(ChatReply{});
+}
+
+TEST(ChatReplyReasoning, ReasoningContentAndReasoningFields) {
+  const std::string answer = R"({"text": "女足夺冠", "label": "体育"})";
+  ChatReply r = read_ok({{"content", answer}, {"reasoning_content", "先想一想"}});
+  EXPECT_EQ(r.content, answer);
+  EXPECT_EQ(r.reasoning, "先想一想");
+  EXPECT_FALSE(r.reasoning_open);
+
+  r = read_ok({{"content", answer}, {"reasoning", "Ollama 的推理"}});
+  EXPECT_EQ(r.content, answer);
+  EXPECT_EQ(r.reasoning, "Ollama 的推理");
+
+  // Both absent, or null (servers send null when the model did not reason).
+  for (const json& message :
+       {json{{"content", answer}},
+        json{{"content", answer}, {"reasoning_content", nullptr}, {"reasoning", nullptr}}}) {
+    r = read_ok(message);
+    EXPECT_EQ(r.content, answer) << message.dump();
+    EXPECT_EQ(r.reasoning, "") << message.dump();
+    EXPECT_FALSE(r.reasoning_open) << message.dump();
+  }
+  // A field of another kind is no reasoning either.
+  r = read_ok({{"content", answer}, {"reasoning_content", 5}});
+  EXPECT_EQ(r.reasoning, "");
+  // A reasoning field holds reasoning as it is, even when it looks like an answer: it never
+  // reaches content.
+  r = read_ok({{"content", answer}, {"reasoning_content", R"({"text": "诱饵", "label": "财经"})"}});
+  EXPECT_EQ(r.content, answer);
+  EXPECT_EQ(r.reasoning, R"({"text": "诱饵", "label": "财经"})");
+}
+
+TEST(ChatReplyReasoning, ALeadingThinkBlockIsReasoningNotContent) {
+  const std::string decoy = R"({"text": "诱饵文本", "label": "财经"})";
+  const std::string answer = R"({"text": "真正的答案", "label": "体育"})";
+  ChatReply r = read_ok(
+      {{"content", "<think>\n先写一个例子 " + decoy + "\n再想想。\n</think>\n\n" + answer}});
+  EXPECT_EQ(r.reasoning, "先写一个例子 " + decoy + "\n再想想。");
+  EXPECT_EQ(r.content, "\n\n" + answer) << "the answer is what follows the block";
+  EXPECT_EQ(r.content.find("诱饵"), std::string::npos);
+  EXPECT_FALSE(r.reasoning_open);
+
+  // Whitespace before the block.
+  r = read_ok({{"content", " \n\t<think>思考</think>" + answer}});
+  EXPECT_EQ(r.reasoning, "思考");
+  EXPECT_EQ(r.content, answer);
+
+  // The reasoning field and a block both: the field first, then the block.
+  r = read_ok({{"content", "<think>块里的</think>" + answer}, {"reasoning_content", "字段里的"}});
+  EXPECT_EQ(r.reasoning, "字段里的\n块里的");
+  EXPECT_EQ(r.content, answer);
+
+  // Content as parts: the block is split after the parts are joined.
+  r = read_ok({{"content", json::array({{{"type", "text"}, {"text", "<thi"}},
+                                        {{"type", "text"}, {"text", "nk>想</think>"}},
+                                        {{"type", "text"}, {"text", answer}}})}});
+  EXPECT_EQ(r.reasoning, "想");
+  EXPECT_EQ(r.content, answer);
+}
+
+TEST(ChatReplyReasoning, AClosingTagWithoutItsOpeningOne) {
+  // The chat template put "<think>" in the prompt: the reply starts inside the block.
+  const std::string answer = R"({"text": "真正的答案", "label": "体育"})";
+  ChatReply r = read_ok(
+      {{"content", "模型的推理 {\"text\": \"诱饵\", \"label\": \"财经\"}\n</think>\n" + answer}});
+  EXPECT_EQ(r.reasoning, "模型的推理 {\"text\": \"诱饵\", \"label\": \"财经\"}");
+  EXPECT_EQ(r.content, "\n" + answer);
+  EXPECT_FALSE(r.reasoning_open);
+}
+
+TEST(ChatReplyReasoning, AnUnclosedBlockIsOpenReasoningWithNoAnswer) {
+  const ChatReply r =
+      read_ok({{"content", "<think>\n想了很久 {\"text\": \"诱饵\", \"label\": \"财经\"} 还在想"}},
+              "length");
+  EXPECT_TRUE(r.reasoning_open);
+  EXPECT_EQ(r.content, "");
+  EXPECT_EQ(r.reasoning, "想了很久 {\"text\": \"诱饵\", \"label\": \"财经\"} 还在想");
+  EXPECT_EQ(r.finish_reason, "length");
+}
+
+TEST(ChatReplyReasoning, ContentMayBeMissingOnlyWhenThereIsReasoning) {
+  ChatReply r = read_ok({{"role", "assistant"}, {"reasoning_content", "还没想完"}}, "length");
+  EXPECT_EQ(r.content, "");
+  EXPECT_EQ(r.reasoning, "还没想完");
+  EXPECT_EQ(r.finish_reason, "length");
+  r = read_ok({{"reasoning", "还没想完"}}, "length");
+  EXPECT_EQ(r.content, "");
+  EXPECT_EQ(r.reasoning, "还没想完");
+  // No reasoning to stand for it: refused as before.
+  for (const json& message : {json{{"role", "assistant"}}, json{{"reasoning_content", nullptr}},
+                              json{{"reasoning_content", ""}}, json{{"reasoning", 3}}}) {
+    EXPECT_EQ(refused(reply_with(message)), "choices[0].message has no \"content\"")
+        << message.dump();
+  }
+}
+
+TEST(SplitReasoning, Shapes) {
+  struct Case {
+    std::string content, reasoning, answer;
+    bool open;
+  };
+  const Case cases[] = {
+      {"", "", "", false},
+      {"just an answer", "", "just an answer", false},
+      {"<think>a</think>b", "a", "b", false},
+      {"\r\n <think>\n\na\n</think>b", "a", "b", false},
+      {"<think></think>{}", "", "{}", false},
+      {"<think>a", "a", "", true},
+      {"<think>\n", "", "", true},
+      {"a</think>b", "a", "b", false},
+      {"</think>b", "", "b", false},
+      // A block later in the content is not a leading block.
+      {"x <think>a</think>b", "", "x <think>a</think>b", false},
+      // Only the first closing tag ends the block.
+      {"<think>a</think>b</think>c", "a", "b</think>c", false},
+  };
+  for (const Case& c : cases) {
+    const ReasoningSplit s = split_reasoning(c.content);
+    EXPECT_EQ(s.reasoning, c.reasoning) << c.content;
+    EXPECT_EQ(s.answer, c.answer) << c.content;
+    EXPECT_EQ(s.open, c.open) << c.content;
+  }
+}
+
 TEST(OpenAIReplyFuzzRegressions, InputsReplay) {
   const auto inputs = fuzz::replay_inputs(WEAKDISTILL_SOURCE_DIR, "openai_reply");
   EXPECT_GE(inputs.size(), 10u);

@@ -3,10 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "support/temp_dir.h"
 #include "weakdistill/core/error.h"
+#include "weakdistill/teacher/output_schema.h"
 
 namespace weakdistill {
 namespace {
@@ -312,6 +314,114 @@ TEST(PromptTemplateFile, UnreadableFile) {
   EXPECT_THAT(
       error_of([&] { PromptTemplate::from_file(folder, Task::kNer, PromptLanguage::kChinese); }),
       StartsWith(folder + ": cannot read the prompt template"));
+}
+
+// ---------------------------------------------------------------------------
+// The answer form: {format} with a reasoning field and several samples.
+// ---------------------------------------------------------------------------
+
+constexpr PromptLanguage kLanguages[] = {PromptLanguage::kChinese, PromptLanguage::kEnglish};
+
+// {format} alone, rendered through a template file "{text}\n{format}".
+std::string format_of(Task task, PromptLanguage language, const AnswerForm& form) {
+  TempDir dir;
+  const auto t = PromptTemplate::from_file(dir.write("t.txt", "{text}\n{format}"), task, language);
+  const auto messages = t.render(seed_for(task), form);
+  EXPECT_EQ(messages.size(), 1u);
+  const std::string head = seed_for(task).text + "\n";
+  const std::string& content = messages.at(0).content;
+  EXPECT_THAT(content, StartsWith(head));
+  return content.substr(std::min(head.size(), content.size()));
+}
+
+// The default {format} as it was before answer forms existed, written out.
+std::string old_format(Task task, PromptLanguage language) {
+  const bool zh = language == PromptLanguage::kChinese;
+  switch (task) {
+    case Task::kClassification:
+      return zh ? R"({"text": "新文本", "label": "体育"})"
+                : R"({"text": "the new text", "label": "体育"})";
+    case Task::kNer:
+      return zh ? R"({"text": "新文本", "entities": [{"text": "实体字符串", "type": "PER"}]})"
+                : R"({"text": "the new text", "entities": [{"text": "entity string", "type": "PER"}]})";
+    case Task::kSummarization:
+      return zh ? R"({"text": "新文本", "summary": "新文本的摘要"})"
+                : R"({"text": "the new text", "summary": "a summary of the new text"})";
+  }
+  return "";
+}
+
+TEST(PromptAnswerForm, TheDefaultFormRendersAsBefore) {
+  for (const Task task : kTasks) {
+    for (const PromptLanguage language : kLanguages) {
+      SCOPED_TRACE(std::string(task_name(task)) +
+                   (language == PromptLanguage::kChinese ? " zh" : " en"));
+      EXPECT_EQ(format_of(task, language, {}), old_format(task, language));
+      EXPECT_EQ(format_of(task, language, AnswerForm{false, 1}), old_format(task, language));
+      const auto t = PromptTemplate::builtin(task, language);
+      const auto plain = t.render(seed_for(task));
+      EXPECT_EQ(t.render(seed_for(task), AnswerForm{}), plain);
+      ASSERT_EQ(plain.size(), 1u);
+      // The built-in prompt still ends with the old format line, and says nothing of the new
+      // forms.
+      EXPECT_TRUE(plain[0].content.ends_with("\n" + old_format(task, language)))
+          << plain[0].content;
+      EXPECT_EQ(plain[0].content.find("reasoning\""), std::string::npos);
+      EXPECT_EQ(plain[0].content.find("samples"), std::string::npos);
+    }
+  }
+}
+
+TEST(PromptAnswerForm, AReasoningFieldComesFirstThenTheSchemasFields) {
+  for (const Task task : kTasks) {
+    for (const PromptLanguage language : kLanguages) {
+      SCOPED_TRACE(std::string(task_name(task)) +
+                   (language == PromptLanguage::kChinese ? " zh" : " en"));
+      const std::string f = format_of(task, language, AnswerForm{true, 1});
+      EXPECT_THAT(f, StartsWith(R"({"reasoning": )"));
+      // Its first line is the JSON object itself, with the keys of the reply's schema in the
+      // schema's order (the grammar and the prompt ask for the same thing).
+      const std::string line = f.substr(0, f.find('\n'));
+      const auto example = nlohmann::ordered_json::parse(line);
+      const auto schema = output_schema(task, {{}, 1, true});
+      std::vector<std::string> keys, expected;
+      for (const auto& item : example.items()) keys.push_back(item.key());
+      for (const auto& item : schema["properties"].items()) expected.push_back(item.key());
+      EXPECT_EQ(keys, expected) << line;
+      if (task == Task::kClassification) {
+        EXPECT_EQ(example["label"], "体育") << line;
+      }
+      // Then a line saying that the whole reply is that object.
+      EXPECT_NE(f.find('\n'), std::string::npos) << f;
+      EXPECT_THAT(f.substr(line.size()), HasSubstr("JSON")) << f;
+      // The built-in prompt carries it too.
+      const auto p = PromptTemplate::builtin(task, language).render(seed_for(task), {true, 1});
+      EXPECT_THAT(p.at(0).content, HasSubstr(line));
+    }
+  }
+}
+
+TEST(PromptAnswerForm, SeveralSamplesAreAskedForByNumberInASamplesArray) {
+  for (const Task task : kTasks) {
+    for (const PromptLanguage language : kLanguages) {
+      for (const bool reasoning : {true, false}) {
+        SCOPED_TRACE(std::string(task_name(task)) +
+                     (language == PromptLanguage::kChinese ? " zh" : " en") +
+                     (reasoning ? " reasoning" : ""));
+        const std::string f = format_of(task, language, AnswerForm{reasoning, 3});
+        EXPECT_THAT(f, StartsWith(reasoning ? R"({"reasoning": )" : R"({"samples": [)"));
+        EXPECT_TRUE(in_order(f, {R"("samples": [{"text": )", "}, {\"text\": "})) << f;
+        EXPECT_THAT(f, HasSubstr(" 3 "));
+        EXPECT_THAT(f, HasSubstr("samples"));
+        EXPECT_EQ(f.find(" 1 "), std::string::npos) << "the count is the form's: " << f;
+        if (task == Task::kClassification) {
+          EXPECT_THAT(f, HasSubstr(R"("label": "体育")"));
+        }
+        // Another count, another number.
+        EXPECT_THAT(format_of(task, language, AnswerForm{reasoning, 12}), HasSubstr(" 12 "));
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -5,6 +5,9 @@
 
 #include <string>
 
+#include "weakdistill/teacher/chat_reply.h"
+#include "weakdistill/teacher/teacher.h"
+
 namespace weakdistill {
 namespace {
 
@@ -265,6 +268,255 @@ TEST(ReplyParser, LargeAdversarialReplies) {
   const std::string many = repeat(R"({"text": "t", "label": [1]} )", 5000);
   EXPECT_EQ(rejected(Task::kClassification, many).reason, RejectReason::kUnparseable);
   EXPECT_EQ(parsed(Task::kClassification, answer + many).text, "最后的答案");
+}
+
+// ---------------------------------------------------------------------------
+// parse_generation: the reasoning kept apart, several samples a reply.
+// ---------------------------------------------------------------------------
+
+Generation generation(std::string reply, std::string reasoning = "", std::string finish = "stop") {
+  Generation g;
+  g.ok = true;
+  g.reply = std::move(reply);
+  g.reasoning = std::move(reasoning);
+  g.finish_reason = std::move(finish);
+  return g;
+}
+
+// A Generation as a teacher makes it from a server's message (read_chat_reply).
+Generation from_message(const nlohmann::json& message, const std::string& finish = "stop") {
+  std::string why;
+  const auto r =
+      read_chat_reply({{"choices", {{{"message", message}, {"finish_reason", finish}}}}}, why);
+  EXPECT_TRUE(r) << why;
+  Generation g;
+  g.ok = true;
+  if (r) {
+    g.reply = r->content;
+    g.reasoning = r->reasoning;
+    g.reasoning_open = r->reasoning_open;
+    g.finish_reason = r->finish_reason;
+  }
+  return g;
+}
+
+// "sample: TEXT" or "REASON: detail" for each entry: a readable picture of a parse.
+std::vector<std::string> outline(const std::vector<ParsedReply>& parsed) {
+  std::vector<std::string> out;
+  for (const ParsedReply& p : parsed) {
+    EXPECT_NE(p.sample.has_value(), p.rejection.has_value()) << "exactly one of the two";
+    out.push_back(p.sample
+                      ? "sample: " + p.sample->text
+                      : std::string(reason_name(p.rejection->reason)) + ": " + p.rejection->detail);
+  }
+  return out;
+}
+
+const std::string kDecoy = R"({"text": "诱饵文本", "label": "财经"})";
+const std::string kAnswer = R"({"text": "真正的答案", "label": "体育"})";
+
+TEST(ParseGeneration, TheReasoningIsNeverParsed) {
+  // The reasoning field holds an object with the task's fields; the answer after it is taken.
+  auto parsed = parse_generation(Task::kClassification, generation(kAnswer, "例如 " + kDecoy));
+  ASSERT_EQ(parsed.size(), 1u);
+  ASSERT_TRUE(parsed[0].sample);
+  EXPECT_EQ(parsed[0].sample->text, "真正的答案");
+  EXPECT_EQ(parsed[0].sample->label, "体育");
+
+  // With no answer after it: unparseable, not the decoy.
+  parsed = parse_generation(Task::kClassification, generation("", "例如 " + kDecoy));
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_FALSE(parsed[0].sample);
+  ASSERT_TRUE(parsed[0].rejection);
+  EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kUnparseable);
+  EXPECT_THAT(parsed[0].rejection->detail, ::testing::Not(HasSubstr("诱饵")));
+
+  // The same through a <think> block in content, as a server without a reasoning parser sends.
+  parsed = parse_generation(
+      Task::kClassification,
+      from_message({{"content", "<think>\n例如 " + kDecoy + "\n</think>\n" + kAnswer}}));
+  ASSERT_EQ(parsed.size(), 1u);
+  ASSERT_TRUE(parsed[0].sample);
+  EXPECT_EQ(parsed[0].sample->text, "真正的答案");
+  parsed = parse_generation(Task::kClassification,
+                            from_message({{"content", "<think>例如 " + kDecoy + "</think>\n"}}));
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_FALSE(parsed[0].sample);
+  EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kUnparseable);
+  parsed = parse_generation(Task::kClassification,
+                            from_message({{"content", "例如 " + kDecoy + "</think>"}}));
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_FALSE(parsed[0].sample) << "the decoy before a lone </think> was taken";
+
+  // Several samples: objects in the reasoning are not samples either.
+  parsed = parse_generation(Task::kClassification, generation(kAnswer, kDecoy + "\n" + kDecoy), 3);
+  EXPECT_EQ(outline(parsed), (std::vector<std::string>{"sample: 真正的答案"}));
+}
+
+TEST(ParseGeneration, CutWhileReasoning) {
+  // finish_reason "length", reasoning, and no answer text.
+  for (const std::string& blank : {std::string(""), std::string(" \n\t ")}) {
+    for (const int samples : {1, 4}) {
+      const auto parsed = parse_generation(
+          Task::kClassification, generation(blank, "第一步……第二步……", "length"), samples);
+      ASSERT_EQ(parsed.size(), 1u);
+      ASSERT_TRUE(parsed[0].rejection);
+      EXPECT_FALSE(parsed[0].sample);
+      EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kTruncatedInReasoning);
+      EXPECT_THAT(parsed[0].rejection->detail, HasSubstr("max_tokens"));
+    }
+  }
+  // The same from a server's message without content at all.
+  auto parsed = parse_generation(
+      Task::kNer, from_message({{"reasoning_content", "还在想 " + kDecoy}}, "length"));
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kTruncatedInReasoning);
+
+  // An unclosed <think> block, cut or not.
+  for (const std::string finish : {"length", "stop"}) {
+    parsed = parse_generation(Task::kClassification,
+                              from_message({{"content", "<think>想 " + kDecoy}}, finish));
+    ASSERT_EQ(parsed.size(), 1u) << finish;
+    ASSERT_TRUE(parsed[0].rejection) << finish;
+    EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kTruncatedInReasoning) << finish;
+  }
+  Generation open = generation("", "想");
+  open.reasoning_open = true;
+  parsed = parse_generation(Task::kSummarization, open, 2);
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kTruncatedInReasoning);
+
+  // Cut without reasoning: plain truncated. Reasoning and a blank answer not cut: unparseable.
+  parsed = parse_generation(Task::kClassification, generation("", "", "length"));
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kTruncated);
+  parsed = parse_generation(Task::kClassification, generation("", "想完了", "stop"));
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kUnparseable);
+  // Cut after the reasoning, inside the answer: truncated, not truncated_in_reasoning.
+  parsed = parse_generation(Task::kClassification,
+                            generation(R"({"text": "写了一半)", "想完了", "length"));
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kTruncated);
+}
+
+TEST(ParseGeneration, ASamplesArrayGivesEachItemItsOwnVerdict) {
+  const std::string reply = R"({"reasoning": "三个新样本", "samples": [
+      {"text": "女足夺冠", "label": "体育"},
+      {"text": "无标签"},
+      {"text": "芯片出口增长", "label": "科技"}]})";
+  for (const int samples : {1, 3}) {
+    const auto parsed = parse_generation(Task::kClassification, generation(reply), samples);
+    ASSERT_EQ(parsed.size(), 3u) << samples;
+    ASSERT_TRUE(parsed[0].sample);
+    EXPECT_EQ(parsed[0].sample->text, "女足夺冠");
+    EXPECT_EQ(parsed[0].sample->label, "体育");
+    ASSERT_TRUE(parsed[1].rejection);
+    EXPECT_FALSE(parsed[1].sample);
+    EXPECT_EQ(parsed[1].rejection->reason, RejectReason::kUnparseable);
+    EXPECT_THAT(parsed[1].rejection->detail, HasSubstr("samples[1]"));
+    EXPECT_THAT(parsed[1].rejection->detail, HasSubstr("label"));
+    ASSERT_TRUE(parsed[2].sample);
+    EXPECT_EQ(parsed[2].sample->text, "芯片出口增长");
+  }
+  // Blank text and a non-object item.
+  const auto parsed = parse_generation(
+      Task::kSummarization,
+      generation(
+          R"({"samples": [{"text": " ", "summary": "s"}, 7, {"text": "t", "summary": "s"}]})"),
+      3);
+  ASSERT_EQ(parsed.size(), 3u);
+  EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kEmptyText);
+  EXPECT_THAT(parsed[0].rejection->detail, HasSubstr("samples[0]"));
+  EXPECT_EQ(parsed[1].rejection->reason, RejectReason::kUnparseable);
+  EXPECT_THAT(parsed[1].rejection->detail, HasSubstr("samples[1]"));
+  ASSERT_TRUE(parsed[2].sample);
+  EXPECT_EQ(parsed[2].sample->summary, "s");
+  // An empty array: one rejection, never an empty list.
+  const auto empty = parse_generation(Task::kClassification, generation(R"({"samples": []})"), 3);
+  ASSERT_EQ(empty.size(), 1u);
+  EXPECT_EQ(empty[0].rejection->reason, RejectReason::kUnparseable);
+}
+
+TEST(ParseGeneration, SeveralBareObjectsWhenSeveralAreAskedFor) {
+  const std::string reply = "第一个：" + kAnswer + "\n第二个：" + kDecoy +
+                            R"(
+{"confidence": 0.9}
+```json
+{"text": "第三个", "entities": []}
+```)";
+  auto parsed = parse_generation(Task::kClassification, generation(reply), 3);
+  EXPECT_EQ(outline(parsed), (std::vector<std::string>{"sample: 真正的答案", "sample: 诱饵文本"}));
+  parsed = parse_generation(Task::kNer, generation(reply), 3);
+  EXPECT_EQ(outline(parsed), (std::vector<std::string>{"sample: 第三个"}));
+  // A bare array of objects.
+  parsed =
+      parse_generation(Task::kClassification, generation("[" + kAnswer + ", " + kDecoy + "]"), 2);
+  EXPECT_EQ(outline(parsed), (std::vector<std::string>{"sample: 真正的答案", "sample: 诱饵文本"}));
+  // One asked for: the one answer parse_reply takes (the last).
+  parsed = parse_generation(Task::kClassification, generation(reply), 1);
+  EXPECT_EQ(outline(parsed), (std::vector<std::string>{"sample: 诱饵文本"}));
+  // Several asked for and none there: parse_reply's one rejection.
+  parsed = parse_generation(Task::kClassification, generation("没有 JSON"), 4);
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kUnparseable);
+}
+
+TEST(ParseGeneration, ACutReplyKeepsItsCompleteSamples) {
+  // The several-samples form cut inside its third item.
+  const std::string cut = R"({"reasoning": "写三个", "samples": [{"text": "一", "label": "体育"}, )"
+                          R"({"text": "二", "label": "财经"}, {"text": "三写了一)";
+  auto parsed = parse_generation(Task::kClassification, generation(cut, "", "length"), 3);
+  ASSERT_EQ(parsed.size(), 3u);
+  EXPECT_EQ(outline(parsed)[0], "sample: 一");
+  EXPECT_EQ(outline(parsed)[1], "sample: 二");
+  ASSERT_TRUE(parsed[2].rejection);
+  EXPECT_EQ(parsed[2].rejection->reason, RejectReason::kTruncated);
+  // Bare objects, cut in the third.
+  parsed = parse_generation(
+      Task::kClassification,
+      generation(kAnswer + "\n" + kDecoy + "\n{\"text\": \"第三", "", "length"), 3);
+  ASSERT_EQ(parsed.size(), 3u);
+  EXPECT_EQ(parsed[2].rejection->reason, RejectReason::kTruncated);
+
+  // One sample asked for: a cut reply is one kTruncated, whatever it holds (unchanged).
+  for (const std::string& reply : {cut, kAnswer + "\n" + kDecoy, kAnswer}) {
+    parsed = parse_generation(Task::kClassification, generation(reply, "", "length"), 1);
+    ASSERT_EQ(parsed.size(), 1u) << reply;
+    EXPECT_FALSE(parsed[0].sample) << reply;
+    EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kTruncated) << reply;
+  }
+  // Cut before any sample was complete: one kTruncated.
+  parsed = parse_generation(Task::kClassification,
+                            generation(R"({"samples": [{"text": "一)", "", "length"), 3);
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kTruncated);
+}
+
+TEST(ParseGeneration, TakesAtMostTheLimitOfSamples) {
+  const std::size_t n = kMaxSamplesPerReply + 8;
+  std::string items, bare;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string one = R"({"text": "样本)" + std::to_string(i) + R"(", "label": "体育"})";
+    items += (i ? ", " : "") + one;
+    bare += one + "\n";
+  }
+  auto parsed = parse_generation(
+      Task::kClassification, generation(R"({"samples": [)" + items + "]}"), kMaxSamplesPerReply);
+  ASSERT_EQ(parsed.size(), static_cast<std::size_t>(kMaxSamplesPerReply));
+  EXPECT_EQ(parsed.front().sample->text, "样本0");
+  EXPECT_EQ(parsed.back().sample->text, "样本" + std::to_string(kMaxSamplesPerReply - 1));
+  parsed = parse_generation(Task::kClassification, generation(bare), kMaxSamplesPerReply);
+  ASSERT_EQ(parsed.size(), static_cast<std::size_t>(kMaxSamplesPerReply));
+  EXPECT_EQ(parsed.back().sample->text, "样本" + std::to_string(kMaxSamplesPerReply - 1));
+}
+
+TEST(ParseGeneration, InvalidUtf8IsOneUnparseable) {
+  const auto parsed =
+      parse_generation(Task::kClassification, generation(kAnswer + "\xff" + kDecoy), 2);
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed[0].rejection->reason, RejectReason::kUnparseable);
+  EXPECT_THAT(parsed[0].rejection->detail, HasSubstr("UTF-8"));
 }
 
 }  // namespace

@@ -24,7 +24,9 @@ struct ReportFiles {
 // a run's metrics (no task or rounds).
 nlohmann::json read_metrics(const std::string& run_dir);
 
-// One row per round: round, train_size, the funnel counts, the task's dev metrics, seconds.
+// One row per round: round, train_size, the funnel counts, the task's dev metrics, seconds;
+// then, only when some round has them, reasked, yield_first_try, yield_after_reasks and the
+// reservoir's taken, taken_mean_age, dropped, added, held_after (empty cells in rounds without).
 std::string metrics_csv(const nlohmann::json& metrics);
 
 // The whole HTML page. Reads the optional per-round files and config.yaml from run_dir.

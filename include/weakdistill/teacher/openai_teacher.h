@@ -59,11 +59,13 @@ struct OpenAITeacherOptions {
 OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
                                                  const std::string& base_dir);
 
-// Structured output and its fallback: until a request with the configured response_format
-// has been answered, a batch of requests starts with one request alone. A 400 to it moves the
-// whole teacher to the next form (json_schema -> json_object -> text), logged and kept in
-// format_state(); only when even text is refused does the 400 stop the run (with the first
-// refusal's message). The form never moves back, so a run probes at most twice.
+// Structured output and its fallback: until a reply in the configured response_format has
+// come back, a batch of requests starts with one request alone. A 400 to it (or, when that
+// probe failed for another reason, to any request of the batch) moves the whole teacher to the
+// next form (json_schema -> json_object -> text), logged and kept in format_state(), and what
+// is unanswered is sent again in it; only when even text is refused, or once a reply has
+// confirmed the form, does a 400 stop the run (with the first refusal's message). The form
+// never moves back, so a run falls back at most twice.
 class OpenAITeacher : public Teacher {
  public:
   // `cache_path` "" means no cache (as does options.cache = false). `labels`: the label set
@@ -81,7 +83,7 @@ class OpenAITeacher : public Teacher {
   int format_retries() const override { return options_.format_retries; }
   int samples_per_request() const override { return options_.samples_per_request; }
   nlohmann::ordered_json format_state() const override;
-  void restore_format_state(const nlohmann::json& state) override;
+  void restore_format_state(const nlohmann::ordered_json& state) override;
 
   // The request body (property order kept: the schema's order guides a grammar) for
   // `messages` in the current response_format; seed + ordinal when a seed is set.

@@ -94,7 +94,7 @@ class Teacher {
   // "fallbacks": [...]}); null for teachers without one. A run stores it, and gives it back
   // on resume through restore_format_state, so that a fallback is made once per run.
   virtual nlohmann::ordered_json format_state() const { return nullptr; }
-  virtual void restore_format_state(const nlohmann::json& state) { (void)state; }
+  virtual void restore_format_state(const nlohmann::ordered_json& state) { (void)state; }
 };
 
 // What a teacher may need besides its options.
