@@ -20,7 +20,8 @@
 #   -c  after scoring a run on test, delete its saved students (about 80 MB a run)
 #
 # Each run is `weakdistill run examples/cls-offline.yaml --run-dir OUT/<variant>-s<seed>
-# --set data.few_shot.seed=<seed> distill.seed=<seed> distill.max_rounds=8
+# --set data.few_shot.seed=<seed> distill.seed=<seed> distill.max_rounds=8 distill.reservoir=off
+# (the paper's loop: over-quota candidates are thrown away)
 # distill.patience=100 <variant's keys>`: the seed picks both the 20-a-label draw and the
 # seed sampling, so a seed's round-0 student is the same in every variant.
 # Runs whose folder already has metrics.json are skipped (the script resumes); a folder
@@ -94,7 +95,7 @@ for v in $VARIANTS; do
       # shellcheck disable=SC2046
       nice "$BIN" run "$CONFIG" --run-dir "$dir" \
         --set data.few_shot.seed="$s" distill.seed="$s" distill.max_rounds=8 \
-              distill.patience=100 $(variant_sets "$v") \
+              distill.patience=100 distill.reservoir=off $(variant_sets "$v") \
         > "$dir.stdout" 2> "$dir.log"
       end=$(date +%s.%N)
       mv "$dir.stdout" "$dir/stdout.txt"
