@@ -25,6 +25,16 @@ std::size_t nesting(const nlohmann::json& value, std::size_t limit) {
 
 }  // namespace
 
+std::string error_message(const nlohmann::json& error, std::size_t max_chars) {
+  if (error.is_string()) return error.get<std::string>();
+  if (error.is_object()) {
+    if (const auto m = error.find("message"); m != error.end() && !m->is_null()) {
+      return m->is_string() ? m->get<std::string>() : json_excerpt(*m, max_chars);
+    }
+  }
+  return json_excerpt(error, max_chars);
+}
+
 const char* json_kind(const nlohmann::json& value) {
   switch (value.type()) {
     case nlohmann::json::value_t::null:

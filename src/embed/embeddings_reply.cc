@@ -63,7 +63,7 @@ std::optional<std::vector<std::vector<float>>> read_embeddings_reply(const json&
   if (!body.is_object() || data == body.end()) {
     if (body.is_object()) {
       if (const auto error = body.find("error"); error != body.end() && !error->is_null()) {
-        why = "the reply is an error: " + json_excerpt(*error);
+        why = "the reply is an error: " + error_message(*error, 80);
         return std::nullopt;
       }
     }

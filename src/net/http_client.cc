@@ -118,18 +118,9 @@ bool retryable_status(int status) {
 std::string server_message(const std::string& body) {
   const auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_object()) {
-    if (auto it = j.find("error"); it != j.end() && !it->is_null()) {
-      if (it->is_string()) return *it;
-      if (it->is_object()) {
-        if (auto m = it->find("message"); m != it->end() && !m->is_null()) {
-          return m->is_string() ? m->get<std::string>() : json_excerpt(*m, 200);
-        }
-      }
-      return json_excerpt(*it, 200);
-    }
+    if (auto it = j.find("error"); it != j.end() && !it->is_null()) return error_message(*it);
     for (const char* k : {"message", "detail"}) {
-      if (auto m = j.find(k); m != j.end())
-        return m->is_string() ? m->get<std::string>() : json_excerpt(*m, 200);
+      if (auto m = j.find(k); m != j.end()) return error_message(*m);
     }
   }
   std::string s = utf8::make_valid(std::string_view(body).substr(0, 200));

@@ -151,12 +151,7 @@ std::optional<ChatReply> read_chat_reply(const json& body, std::string& why) {
   const auto choices = body.find("choices");
   if (choices == body.end() || !choices->is_array() || choices->empty()) {
     if (const auto error = body.find("error"); error != body.end() && !error->is_null()) {
-      const auto message = error->is_object() ? error->find("message") : error->end();
-      const bool has_message = message != error->end() && !message->is_null();
-      why = "the reply is an error: " +
-            (has_message && message->is_string() ? message->get<std::string>()
-             : has_message                       ? json_excerpt(*message)
-                                                 : json_excerpt(*error));
+      why = "the reply is an error: " + error_message(*error, 80);
       return std::nullopt;
     }
     why = choices == body.end() ? "the reply has no \"choices\""

@@ -13,6 +13,11 @@ namespace weakdistill {
 // but std::bad_alloc.
 std::string json_excerpt(const nlohmann::json& value, std::size_t max_chars = 80);
 
+// What a server's error value says, for a message: a string as it is; an object's "message"
+// (a string as it is, anything else as an excerpt); any other value as an excerpt of at most
+// `max_chars`. Servers send {"error": "..."}, {"error": {"message": ...}} and worse.
+std::string error_message(const nlohmann::json& error, std::size_t max_chars = 200);
+
 // "a string", "a number", "null", "an object", "an array", "a boolean": for messages that say
 // what a field held instead of what was expected.
 const char* json_kind(const nlohmann::json& value);
