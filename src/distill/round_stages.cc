@@ -164,6 +164,36 @@ TeacherUsage usage_since(const TeacherUsage& now, const TeacherUsage& start) {
   return d;
 }
 
+}  // namespace
+
+void add_cost(nlohmann::ordered_json& t, std::int64_t prompt_tokens,
+              std::int64_t completion_tokens, std::size_t accepted,
+              const std::optional<TeacherPrice>& price) {
+  const auto per = [&](double x) {
+    return accepted ? nlohmann::ordered_json(x / static_cast<double>(accepted))
+                    : nlohmann::ordered_json();
+  };
+  t["tokens_per_accepted"] = per(static_cast<double>(prompt_tokens + completion_tokens));
+  if (!price) return;
+  const double cost = price->cost(prompt_tokens, completion_tokens);
+  t["cost"] = cost;
+  t["currency"] = price->currency;
+  t["cost_per_accepted"] = per(cost);
+}
+
+std::string spend_note(const nlohmann::ordered_json& t) {
+  const auto tokens = t.value("prompt_tokens", std::int64_t{0}) +
+                      t.value("completion_tokens", std::int64_t{0});
+  if (tokens == 0) return "";
+  std::string out = " · " + human_count(static_cast<double>(tokens)) + " tokens";
+  if (t.contains("cost")) {
+    out += fmt::format(", {:.4g} {}", t["cost"].get<double>(), t["currency"].get<std::string>());
+  }
+  return out;
+}
+
+namespace {
+
 // The round's entry of metrics.json.
 nlohmann::ordered_json round_record(RunState& s, const RoundWork& w) {
   const RunConfig& c = s.c;
@@ -206,7 +236,10 @@ nlohmann::ordered_json round_record(RunState& s, const RoundWork& w) {
     if (!rec.accepted) reasons[rec.outcome] = reasons.value(rec.outcome, 0) + 1;
   }
   r["rejected"] = reasons;
-  r["teacher"] = usage_since(s.teacher->usage(), w.usage_start).to_json();
+  const TeacherUsage used = usage_since(s.teacher->usage(), w.usage_start);
+  r["teacher"] = used.to_json();
+  add_cost(r["teacher"], used.prompt_tokens, used.completion_tokens, w.kept.size(),
+           s.teacher->price());
   if (const auto format = s.teacher->format_state(); !format.is_null()) {
     r["teacher"]["response_format"] = format["response_format"];
     if (!format["fallbacks"].empty()) r["teacher"]["fallbacks"] = format["fallbacks"];
@@ -276,11 +309,12 @@ void commit_round(RunState& s, RoundWork& w) {
     fs::remove_all(s.round_student(w.round - 1));
   }
   spdlog::info(
-      "round {}: requested {}{} → parsed {} → verified {} → diverse {} → accepted {}{} · train {} · "
+      "round {}: requested {}{} → parsed {} → verified {} → diverse {} → accepted {}{}{} · train {} · "
       "dev {} {:.4f}{} · {:.0f} s",
       w.round, w.requests.size(), y.reasks ? fmt::format(" (+{} re-asked)", y.reasks) : "",
       w.parsed, w.verified.size(), w.diverse, w.kept.size(),
       w.from_reservoir ? fmt::format(" ({} from the reservoir)", w.from_reservoir) : "",
+      spend_note(r["teacher"]),
       w.train_set.size(), headline_name(s.c.task), w.dev_e, improved ? " (best)" : "",
       r["seconds"].get<double>());
 }

@@ -83,12 +83,17 @@ nlohmann::ordered_json finish_run(RunState& s) {
                   {"failed", total.failures},
                   {"prompt_tokens", total.prompt_tokens},
                   {"completion_tokens", total.completion_tokens}};
+  std::size_t accepted = 0;
+  for (const auto& r : s.rounds) accepted += r.value("accepted", std::size_t{0});
+  add_cost(m["teacher"], total.prompt_tokens, total.completion_tokens, accepted,
+           s.teacher->price());
   write_lines(s.dir / "augmented.jsonl", s.augmented);
   write_json(s.dir / "metrics.json", m);
   if (m.contains("test")) {
-    spdlog::info("best round {} · test {} {:.4f} (round 0: {:.4f}){}", s.best.best_round,
+    spdlog::info("best round {} · test {} {:.4f} (round 0: {:.4f}){}{}", s.best.best_round,
                  headline_name(c.task), headline(c.task, m["test"]),
                  s.test_round0.is_null() ? 0.0 : headline(c.task, s.test_round0),
+                 spend_note(m["teacher"]),
                  c.protocol == "paper" ? " — LEAKS: dev is the test set" : "");
   }
   return m;

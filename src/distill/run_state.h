@@ -121,6 +121,13 @@ struct RoundWork {
 };
 
 // Helpers the stages share.
+// Adds tokens (and, with a price, cost and currency) per accepted sample to a metrics.json
+// "teacher" object holding prompt_tokens and completion_tokens.
+void add_cost(nlohmann::ordered_json& teacher, std::int64_t prompt_tokens,
+              std::int64_t completion_tokens, std::size_t accepted,
+              const std::optional<TeacherPrice>& price);
+// " · 12.3k tokens, 0.0421 USD" for a log line ("" when no token was counted).
+std::string spend_note(const nlohmann::ordered_json& teacher);
 // The rows a candidate's diversity is measured against: the labeled samples, every accepted
 // one, then `extra` (vectors taken this round but not yet accepted).
 EmbeddingMatrix comparison_set(const RunState& s, const std::vector<const std::vector<float>*>& extra);

@@ -308,13 +308,36 @@ std::string teacher_section(const json& m) {
   static constexpr const char* kKeys[] = {"requests",         "http_requests", "retries",
                                           "failures",         "cache_hits",    "prompt_tokens",
                                           "completion_tokens"};
+  // Runs made since the loop counts spend per accepted sample (and, with teacher.price, cost)
+  // get those columns; older runs render as they did.
+  const json& totals = m.contains("teacher") && m["teacher"].is_object() ? m["teacher"] : json();
+  const bool per_accepted = totals.is_object() && totals.contains("tokens_per_accepted");
+  const bool priced = totals.is_object() && totals.contains("cost");
+  const std::string currency = priced ? totals.value("currency", "") : "";
+  const auto spend_cells = [&](const json& t) {
+    std::string cells;
+    const auto number = [&](const char* k, const char* format) {
+      const auto it = t.find(k);
+      return it != t.end() && it->is_number() ? fmt::format(fmt::runtime(format), it->get<double>())
+                                              : std::string("–");
+    };
+    if (per_accepted) cells += "<td>" + number("tokens_per_accepted", "{:.0f}") + "</td>";
+    if (priced) {
+      cells += "<td>" + number("cost", "{:.4g}") + "</td><td>" +
+               number("cost_per_accepted", "{:.4g}") + "</td>";
+    }
+    return cells;
+  };
   std::string out = "<h2>Teacher usage</h2>\n<table><tr><th>round</th>";
   for (const char* k : kKeys) out += std::string("<th>") + k + "</th>";
+  if (per_accepted) out += "<th>tokens / accepted</th>";
+  if (priced) out += fmt::format("<th>cost ({0})</th><th>cost / accepted ({0})</th>", html_escape(currency));
   out += "</tr>\n";
   for (const json& r : rounds_of(m)) {
     out += fmt::format("<tr><td>{}</td>", count(r, "round"));
     const json& t = r.value("teacher", json::object());
     for (const char* k : kKeys) out += fmt::format("<td>{}</td>", count(t, k));
+    out += spend_cells(t);
     out += "</tr>\n";
   }
   if (m.contains("teacher") && m["teacher"].is_object()) {
@@ -327,7 +350,7 @@ std::string teacher_section(const json& m) {
                                                                : k;
       out += fmt::format("<td>{}</td>", count(t, key.c_str()));
     }
-    out += "</tr>\n";
+    out += spend_cells(t) + "</tr>\n";
   }
   return out + "</table>\n" + response_format_part(m);
 }

@@ -14,6 +14,32 @@
 
 namespace weakdistill {
 
+namespace {
+
+TeacherPrice read_price(const nlohmann::json& section) {
+  if (!section.is_object()) {
+    throw InputError("teacher.price: expected a mapping {input_per_1m, output_per_1m, currency}");
+  }
+  TeacherPrice p;
+  OptionReader r(section, "teacher.price");
+  if (!r.has("input_per_1m") || !r.has("output_per_1m")) {
+    r.fail(r.has("input_per_1m") ? "output_per_1m" : "input_per_1m",
+           "required: the price per million tokens");
+  }
+  r.get("input_per_1m", p.input_per_1m);
+  r.get("output_per_1m", p.output_per_1m);
+  r.get("currency", p.currency);
+  r.finish();
+  for (const auto& [key, value] :
+       {std::pair{"input_per_1m", p.input_per_1m}, std::pair{"output_per_1m", p.output_per_1m}}) {
+    if (!(value >= 0 && value < 1e9)) r.fail(key, "must be a number >= 0");
+  }
+  if (p.currency.empty() || p.currency.size() > 16) r.fail("currency", "must be 1-16 characters");
+  return p;
+}
+
+}  // namespace
+
 OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
                                                  const std::string& base_dir) {
   OpenAITeacherOptions o;
@@ -37,6 +63,7 @@ OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
   r.get("prompt_file", o.prompt_file);
   r.get("system_prompt", o.system_prompt);
   r.get("cache", o.cache);
+  if (r.has("price")) o.price = read_price(section.at("price"));
   r.finish();
   if (o.http.base_urls.empty()) r.fail("base_url", "required (e.g. http://127.0.0.1:8000/v1)");
   if (o.model.empty()) r.fail("model", "required: the model name the server serves");

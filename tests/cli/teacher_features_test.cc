@@ -294,5 +294,59 @@ TEST_F(TeacherFeatures, TheReservoirSavesTheNextRoundsRequests) {
   }
 }
 
+// teacher.price: every round and the run record what their tokens cost, and per accepted sample.
+TEST_F(TeacherFeatures, APriceGivesEachRoundsCostAndTheCostPerAcceptedSample) {
+  FakeOpenAIServer server;
+  server.set_responder(testing::responder);
+  const auto c = config(server, ", price: {input_per_1m: 2.5, output_per_1m: 10, currency: CNY}", 2);
+  const auto r = run_cli("run '" + c + "' --run-dir '" + dir.file("run") + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto m = read_json(dir.file("run") + "/metrics.json");
+  double total = 0;
+  std::int64_t prompt = 0, completion = 0;
+  for (std::size_t i = 1; i < m["rounds"].size(); ++i) {
+    const auto& t = m["rounds"][i]["teacher"];
+    const double expected = (t["prompt_tokens"].get<double>() * 2.5 +
+                             t["completion_tokens"].get<double>() * 10) / 1e6;
+    EXPECT_DOUBLE_EQ(t["cost"].get<double>(), expected) << i;
+    EXPECT_EQ(t["currency"], "CNY");
+    total += expected;
+    prompt += t["prompt_tokens"].get<std::int64_t>();
+    completion += t["completion_tokens"].get<std::int64_t>();
+  }
+  EXPECT_GT(prompt, 0);
+  const auto& t = m["teacher"];
+  EXPECT_NEAR(t["cost"].get<double>(), total, 1e-12);
+  EXPECT_EQ(t["prompt_tokens"], prompt);
+  const int accepted = m["rounds"][1]["accepted"].get<int>() + m["rounds"][2]["accepted"].get<int>();
+  EXPECT_NEAR(t["cost_per_accepted"].get<double>(), total / accepted, 1e-12);
+  EXPECT_NEAR(t["tokens_per_accepted"].get<double>(),
+              static_cast<double>(prompt + completion) / accepted, 1e-9);
+  EXPECT_THAT(r.err, HasSubstr(" CNY"));  // the round lines and the last line say it
+  // Without a price: tokens only.
+  const auto plain = run_cli("run '" + config(server, "", 1) + "' --run-dir '" + dir.file("plain") + "'");
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  const auto p = read_json(dir.file("plain") + "/metrics.json");
+  EXPECT_FALSE(p["teacher"].contains("cost"));
+  EXPECT_TRUE(p["teacher"].contains("tokens_per_accepted"));
+}
+
+TEST_F(TeacherFeatures, ABadPriceIsExitTwoNamingTheKey) {
+  FakeOpenAIServer server;
+  for (const auto& [price, key] : std::vector<std::pair<std::string, std::string>>{
+           {", price: {input_per_1m: -1, output_per_1m: 1}", "teacher.price.input_per_1m"},
+           {", price: {input_per_1m: 1, output_per_1m: lots}", "teacher.price.output_per_1m"},
+           {", price: {input_per_1m: 1}", "teacher.price.output_per_1m"},
+           {", price: 3", "teacher.price"},
+           {", price: {input_per_1m: 1, output_per_1m: 1, currency: ''}", "teacher.price.currency"},
+           {", price: {input_per_1m: 1, output_per_1m: 1, tax: 2}", "tax"}}) {
+    const auto r = run_cli("run '" + config(server, price) + "' --run-dir '" + dir.file("bad") + "'");
+    EXPECT_EQ(r.code, 2) << price << r.err;
+    EXPECT_THAT(r.err, HasSubstr(key)) << price;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("bad"))) << price;
+  }
+  EXPECT_EQ(server.requests(), 0u);
+}
+
 }  // namespace
 }  // namespace weakdistill

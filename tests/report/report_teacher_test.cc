@@ -319,5 +319,27 @@ TEST(ReportTeacher, CsvGainsTheReaskAndReservoirColumnsAtTheEnd) {
     EXPECT_EQ(occurrences(line, ","), occurrences(lines[0], ",")) << line;
 }
 
+TEST(ReportTeacher, CostAndSpendPerAcceptedSampleWhenTheRunHasThem) {
+  TempDir dir;
+  make_run(dir, "classification", {0.5, 0.7, 0.6, 0.65}, false, false);
+  json m = read_metrics_file(dir);
+  // Round 1: 30,000 prompt + 10,000 completion tokens for 40 accepted; priced 2 and 8 per 1M:
+  // (30000 × 2 + 10000 × 8) / 1e6 = 0.14, 0.0035 an accepted sample, 1,000 tokens each.
+  m["rounds"][1]["teacher"]["tokens_per_accepted"] = 1000.0;
+  m["rounds"][1]["teacher"]["cost"] = 0.14;
+  m["rounds"][1]["teacher"]["cost_per_accepted"] = 0.0035;
+  m["teacher"]["tokens_per_accepted"] = 1000.0;
+  m["teacher"]["cost"] = 0.14;
+  m["teacher"]["currency"] = "CNY";
+  m["teacher"]["cost_per_accepted"] = 0.0035;
+  write_metrics_file(dir, m);
+  const std::string html = write(dir);
+  EXPECT_THAT(html, HasSubstr("<th>tokens / accepted</th><th>cost (CNY)</th>"
+                              "<th>cost / accepted (CNY)</th>"));
+  EXPECT_THAT(html, HasSubstr("<td>1000</td><td>0.14</td><td>0.0035</td></tr>"));
+  // A round without the keys shows dashes, not zeros.
+  EXPECT_THAT(html, HasSubstr("<td>–</td><td>–</td><td>–</td></tr>"));
+}
+
 }  // namespace
 }  // namespace weakdistill

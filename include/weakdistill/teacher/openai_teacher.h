@@ -49,11 +49,13 @@ struct OpenAITeacherOptions {
   std::string system_prompt;
   // The response cache (in TeacherContext::cache_path); false = `cache: off`.
   bool cache = true;
+  // teacher.price {input_per_1m, output_per_1m, currency}; absent = tokens only.
+  std::optional<TeacherPrice> price;
 };
 
 // Reads the `teacher` section of kind openai (keys: kind, base_url (string or
 // list), model, api_key_env, concurrency, temperature, top_p, max_tokens, seed,
-// response_format, format_retries, samples_per_request, timeout_s, connect_timeout_s, max_retries, backoff_initial_s,
+// response_format, format_retries, samples_per_request, price, timeout_s, connect_timeout_s, max_retries, backoff_initial_s,
 // backoff_max_s, ca_file, verify_tls, language, prompt_file, system_prompt,
 // cache). Throws InputError naming "teacher.<key>".
 OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
@@ -83,6 +85,7 @@ class OpenAITeacher : public Teacher {
   int format_retries() const override { return options_.format_retries; }
   int samples_per_request() const override { return options_.samples_per_request; }
   nlohmann::ordered_json format_state() const override;
+  std::optional<TeacherPrice> price() const override { return options_.price; }
   void restore_format_state(const nlohmann::ordered_json& state) override;
 
   // The request body (property order kept: the schema's order guides a grammar) for

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,18 @@ struct TeacherUsage {
   nlohmann::ordered_json to_json() const;
 };
 
+// What the teacher's tokens cost (teacher.price). Absent, a run counts tokens only.
+struct TeacherPrice {
+  double input_per_1m = 0;   // per million prompt tokens
+  double output_per_1m = 0;  // per million completion tokens
+  std::string currency = "USD";
+  double cost(std::int64_t prompt_tokens, std::int64_t completion_tokens) const {
+    return (static_cast<double>(prompt_tokens) * input_per_1m +
+            static_cast<double>(completion_tokens) * output_per_1m) /
+           1e6;
+  }
+};
+
 class Teacher {
  public:
   virtual ~Teacher() = default;
@@ -95,6 +108,8 @@ class Teacher {
   // on resume through restore_format_state, so that a fallback is made once per run.
   virtual nlohmann::ordered_json format_state() const { return nullptr; }
   virtual void restore_format_state(const nlohmann::ordered_json& state) { (void)state; }
+  // The price of its tokens, when the config gives one.
+  virtual std::optional<TeacherPrice> price() const { return std::nullopt; }
 };
 
 // What a teacher may need besides its options.
