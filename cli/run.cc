@@ -16,6 +16,9 @@
 namespace weakdistill::cli {
 namespace {
 
+// The run stopped at teacher.budget: resumable once the budget is raised (docs/RUN.md).
+constexpr int kBudgetExitCode = 3;
+
 struct RunArgs {
   std::string config;
   std::vector<std::string> sets;
@@ -30,13 +33,14 @@ int run(const RunArgs& a) {
     if (!a.config.empty()) {
       throw UsageError("--resume continues a run with its own config.yaml; give no CONFIG");
     }
-    // Only the stopping rule may change: anything else would make the resumed
+    // Only the stopping rules may change: anything else would make the resumed
     // run differ from the run it continues.
     for (const auto& s : a.sets) {
-      if (s.rfind("distill.max_rounds=", 0) != 0 && s.rfind("distill.patience=", 0) != 0) {
+      if (s.rfind("distill.max_rounds=", 0) != 0 && s.rfind("distill.patience=", 0) != 0 &&
+          s.rfind("teacher.budget.", 0) != 0) {
         throw UsageError(
-            "with --resume, --set may only change distill.max_rounds or "
-            "distill.patience (got " +
+            "with --resume, --set may only change distill.max_rounds, distill.patience or "
+            "teacher.budget.* (got " +
             s + ")");
       }
     }
@@ -61,6 +65,13 @@ int run(const RunArgs& a) {
   try {
     const auto metrics = run_distillation(config, options);
     std::cout << options.run_dir << "/metrics.json\n";
+    if (metrics.value("stop_reason", "") == "budget") {
+      spdlog::warn(
+          "stopped at the teacher budget: {}; raise it and continue with: weakdistill run "
+          "--resume {} --set teacher.budget.<max_requests|max_tokens|max_cost>=<more>",
+          metrics.value("budget_reached", ""), options.run_dir);
+      return kBudgetExitCode;
+    }
   } catch (const RunInterrupted& e) {
     spdlog::warn("{} ({})", e.what(), interrupting_signal_name());
     return interrupted_exit_code();
@@ -84,7 +95,8 @@ void add_run(CLI::App& app) {
   cmd->footer(
       "Prints the path of the run's metrics.json on stdout; progress and a line per round on\n"
       "stderr. Ctrl-C or SIGTERM stops at a safe point (exit 130 or 143); --resume continues,\n"
-      "asking the teacher nothing it already answered.\n"
+      "asking the teacher nothing it already answered. A run that reached teacher.budget exits 3;\n"
+      "raise it and continue: --resume DIR --set teacher.budget.max_cost=...\n"
       "Example:\n"
       "  weakdistill run examples/cls-offline.yaml\n"
       "  weakdistill run examples/cls-offline.yaml --set distill.tau=1 --run-dir runs/tau1\n"

@@ -150,8 +150,6 @@ void train_and_evaluate(RunState& s, RoundWork& w) {
   w.dev_e = headline(s.c.task, w.dev);
 }
 
-namespace {
-
 TeacherUsage usage_since(const TeacherUsage& now, const TeacherUsage& start) {
   TeacherUsage d;
   d.requests = now.requests - start.requests;
@@ -163,6 +161,8 @@ TeacherUsage usage_since(const TeacherUsage& now, const TeacherUsage& start) {
   d.completion_tokens = now.completion_tokens - start.completion_tokens;
   return d;
 }
+
+namespace {
 
 }  // namespace
 
@@ -200,8 +200,9 @@ nlohmann::ordered_json round_record(RunState& s, const RoundWork& w) {
   nlohmann::ordered_json r;
   r["round"] = w.round;
   r["train_size"] = w.train_set.size();
-  r["requested"] = w.requests.size();
+  // First asks sent (a budget reached mid-round leaves some unsent: they are not counted).
   const ReaskYield y = reask_yield(w.attempts);
+  r["requested"] = y.requests;
   r["reasked"] = y.reasks;
   r["parsed"] = w.parsed;
   r["verified"] = w.verified.size();
@@ -311,7 +312,7 @@ void commit_round(RunState& s, RoundWork& w) {
   spdlog::info(
       "round {}: requested {}{} → parsed {} → verified {} → diverse {} → accepted {}{}{} · train {} · "
       "dev {} {:.4f}{} · {:.0f} s",
-      w.round, w.requests.size(), y.reasks ? fmt::format(" (+{} re-asked)", y.reasks) : "",
+      w.round, y.requests, y.reasks ? fmt::format(" (+{} re-asked)", y.reasks) : "",
       w.parsed, w.verified.size(), w.diverse, w.kept.size(),
       w.from_reservoir ? fmt::format(" ({} from the reservoir)", w.from_reservoir) : "",
       spend_note(r["teacher"]),

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "round_stages.h"
+#include "run_budget.h"
 #include "weakdistill/core/progress.h"
 #include "weakdistill/teacher/reply_parser.h"
 
@@ -60,11 +61,23 @@ bool ask_teacher(RunState& s, RoundWork& w) {
                   : fmt::format("round {} re-asks ({})", w.round, wave),
         n, "requests");
   };
+  // With a budget, sending stops once a limit is reached: the requests in flight are the most
+  // it can be passed by.
+  const TeacherBudget budget = s.teacher->budget();
+  SendGuard guard(budget.empty() ? nullptr : s.o.cancel);
+  const Spend before = budget.empty() ? Spend{} : spent_by_rounds(s);
   o.on_done = [&](const Generation& g) {
     tokens += g.prompt_tokens + g.completion_tokens;
     progress->advance(1, tokens ? human_count(static_cast<double>(tokens)) + " tokens" : "");
+    if (budget.empty() || !s.budget_stop.empty()) return;
+    Spend now = before;
+    now += spend_of(usage_since(s.teacher->usage(), w.usage_start), s.teacher->price());
+    if (auto why = budget_reached(budget, now, s.teacher->price()); !why.empty()) {
+      s.budget_stop = why;
+      guard.trip();
+    }
   };
-  o.cancel = s.o.cancel;
+  o.cancel = budget.empty() ? s.o.cancel : guard.flag();
   w.attempts = ask_with_reasks(
       *s.teacher, w.requests,
       [&](const GenerationRequest& r, const Generation& g) { return judge_reply(s, r, g); }, o);
@@ -75,6 +88,16 @@ bool ask_teacher(RunState& s, RoundWork& w) {
     if (s.store->meta("teacher_format") != text) s.store->put_meta("teacher_format", text);
   }
   s.check_cancel(fmt::format("during round {}'s teacher requests", w.round));
+  if (!s.budget_stop.empty()) {
+    // Requests never sent cost nothing and are not part of the round.
+    std::erase_if(w.attempts, [](const Attempt& a) {
+      return !a.generation.ok && a.generation.error == "cancelled";
+    });
+    spdlog::warn("round {}: the teacher budget is reached ({}): the round goes on with the {} "
+                 "replies it has",
+                 w.round, s.budget_stop, w.attempts.size());
+    return true;
+  }
   // A teacher that answered nothing is down, not weak: stop (what was answered is cached)
   // rather than train rounds on nothing.
   if (!w.attempts.empty() && std::none_of(w.attempts.begin(), w.attempts.end(),

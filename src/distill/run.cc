@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "round_stages.h"
+#include "run_budget.h"
 #include "run_progress.h"
 #include "run_state.h"
 #include "weakdistill/eval/evaluate.h"
@@ -53,10 +54,12 @@ nlohmann::ordered_json finish_run(RunState& s) {
   m["teacher_kind"] = s.teacher->kind();
   m["simulated"] = s.teacher->simulated();
   m["best_round"] = s.best.best_round;
-  m["stop_reason"] = s.teacher_exhausted                        ? "teacher_exhausted"
+  m["stop_reason"] = !s.budget_stop.empty()                      ? "budget"
+                     : s.teacher_exhausted                        ? "teacher_exhausted"
                      : s.quota() == 0                           ? "max_train"
                      : s.best.since_best >= c.distill.patience  ? "patience"
                                                                 : "max_rounds";
+  if (!s.budget_stop.empty()) m["budget_reached"] = s.budget_stop;
   m["rounds"] = s.rounds;
   if (!s.data.test.samples.empty()) {
     // best/ may lag the store after a crash between a commit and its copy: refresh it.
@@ -120,6 +123,11 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
   for (int round = static_cast<int>(s.rounds.size());
        round <= c.distill.max_rounds && s.best.since_best < c.distill.patience && s.quota() > 0;
        ++round) {
+    if (auto why = budget_reached(s.teacher->budget(), spent_by_rounds(s), s.teacher->price());
+        !why.empty()) {
+      s.budget_stop = why;
+      break;
+    }
     RoundWork w;
     w.round = round;
     w.dir = s.round_dir(round);
@@ -129,6 +137,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     const Weakness weakness = analyse_round_weakness(s, w);
     take_from_reservoir(s, w);
     draw_round_seeds(s, w, weakness);
+    fit_round_to_budget(s, w);
     if (!ask_teacher(s, w)) {
       s.teacher_exhausted = true;
       break;
@@ -138,6 +147,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     accept_candidates(s, w);
     train_and_evaluate(s, w);
     commit_round(s, w);
+    if (!s.budget_stop.empty()) break;
   }
   return finish_run(s);
 }

@@ -68,6 +68,8 @@ struct RunState {
   BestSoFar best;
   nlohmann::ordered_json test_round0;
   bool teacher_exhausted = false;
+  // The teacher.budget limit that stopped the run ("max_cost 5 USD (spent 5.01 USD)"), or "".
+  std::string budget_stop;
 
   // rounds/NN, and the round's saved student (kept until the next round commits, or while best).
   fs::path round_dir(int round) const;
@@ -121,6 +123,8 @@ struct RoundWork {
 };
 
 // Helpers the stages share.
+// What the teacher used between two readings of its counters.
+TeacherUsage usage_since(const TeacherUsage& now, const TeacherUsage& start);
 // Adds tokens (and, with a price, cost and currency) per accepted sample to a metrics.json
 // "teacher" object holding prompt_tokens and completion_tokens.
 void add_cost(nlohmann::ordered_json& teacher, std::int64_t prompt_tokens,

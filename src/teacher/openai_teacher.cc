@@ -38,6 +38,32 @@ TeacherPrice read_price(const nlohmann::json& section) {
   return p;
 }
 
+TeacherBudget read_budget(const nlohmann::json& section, bool priced) {
+  if (!section.is_object()) {
+    throw InputError("teacher.budget: expected a mapping with max_requests, max_tokens or max_cost");
+  }
+  TeacherBudget b;
+  OptionReader r(section, "teacher.budget");
+  for (const auto& [key, field] : {std::pair{"max_requests", &b.max_requests},
+                                   std::pair{"max_tokens", &b.max_tokens}}) {
+    if (r.has(key) && !section.at(key).is_null()) {
+      std::int64_t v = 0;
+      r.get(key, v);
+      if (v < 0) r.fail(key, "must be a whole number >= 0");
+      *field = v;
+    }
+  }
+  if (r.has("max_cost") && !section.at("max_cost").is_null()) {
+    double v = 0;
+    r.get("max_cost", v);
+    if (!(v >= 0 && v < 1e15)) r.fail("max_cost", "must be a number >= 0");
+    if (!priced) r.fail("max_cost", "needs teacher.price, to know what a token costs");
+    b.max_cost = v;
+  }
+  r.finish();
+  return b;
+}
+
 }  // namespace
 
 OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
@@ -64,6 +90,7 @@ OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
   r.get("system_prompt", o.system_prompt);
   r.get("cache", o.cache);
   if (r.has("price")) o.price = read_price(section.at("price"));
+  if (r.has("budget")) o.budget = read_budget(section.at("budget"), o.price.has_value());
   r.finish();
   if (o.http.base_urls.empty()) r.fail("base_url", "required (e.g. http://127.0.0.1:8000/v1)");
   if (o.model.empty()) r.fail("model", "required: the model name the server serves");

@@ -348,5 +348,88 @@ TEST_F(TeacherFeatures, ABadPriceIsExitTwoNamingTheKey) {
   EXPECT_EQ(server.requests(), 0u);
 }
 
+// teacher.budget: a round is cut to what fits, the run stops with exit 3 and stop_reason budget,
+// and raising the budget on --resume continues it.
+TEST_F(TeacherFeatures, ABudgetStopsTheRunAndRaisingItContinues) {
+  FakeOpenAIServer server;
+  server.set_responder(testing::responder);
+  const auto c = config(server, ", budget: {max_requests: 15}", 3, ", reservoir: off");
+  const std::string run_dir = dir.file("run");
+  const auto r = run_cli("run '" + c + "' --run-dir '" + run_dir + "'");
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("stopped at the teacher budget: max_requests 15 (sent 15)"));
+  EXPECT_THAT(r.err, HasSubstr("--resume " + run_dir + " --set teacher.budget."));
+  EXPECT_EQ(server.requests(), 15u);  // round 1's 10, round 2 cut to 5
+  auto m = read_json(run_dir + "/metrics.json");
+  EXPECT_EQ(m["stop_reason"], "budget");
+  ASSERT_EQ(m["rounds"].size(), 3u);
+  EXPECT_EQ(m["rounds"][2]["requested"], 5);
+  // Resuming without more budget stops again at once, asking nothing.
+  const auto again = run_cli("run --resume '" + run_dir + "'");
+  EXPECT_EQ(again.code, 3) << again.err;
+  EXPECT_EQ(server.requests(), 15u);
+  // A bigger budget continues to the end.
+  const auto more =
+      run_cli("run --resume '" + run_dir + "' --set teacher.budget.max_requests=100");
+  EXPECT_EQ(more.code, 0) << more.err;
+  m = read_json(run_dir + "/metrics.json");
+  EXPECT_EQ(m["stop_reason"], "max_rounds");
+  EXPECT_EQ(m["rounds"].size(), 4u);
+  EXPECT_EQ(server.requests(), 25u);
+  // Other keys stay fixed on a resume.
+  const auto other = run_cli("run --resume '" + run_dir + "' --set teacher.temperature=0.1");
+  EXPECT_EQ(other.code, 2) << other.err;
+}
+
+// A token budget is checked as replies come back: the run never passes it by more than the
+// requests in flight (concurrency 4 here), however large a round is.
+TEST_F(TeacherFeatures, ATokenBudgetIsPassedByAtMostTheRequestsInFlight) {
+  FakeOpenAIServer server;
+  server.set_responder(testing::responder);
+  // First, what one request costs with this responder and prompt.
+  const auto probe = run_cli("run '" + config(server, "", 1) + "' --run-dir '" + dir.file("probe") + "'");
+  ASSERT_EQ(probe.code, 0) << probe.err;
+  const auto pm = read_json(dir.file("probe") + "/metrics.json");
+  const auto& pt = pm["rounds"][1]["teacher"];
+  const double per_request =
+      (pt["prompt_tokens"].get<double>() + pt["completion_tokens"].get<double>()) /
+      pt["requests"].get<double>();
+  const auto budget = static_cast<std::int64_t>(per_request * 2.5);  // 2.5 requests' worth
+  const std::size_t before = server.requests();
+  const auto r = run_cli("run '" + config(server, ", budget: {max_tokens: " + std::to_string(budget) +
+                                              "}", 2, ", reservoir: off") +
+                         "' --run-dir '" + dir.file("run") + "'");
+  EXPECT_EQ(r.code, 3) << r.err;
+  const auto m = read_json(dir.file("run") + "/metrics.json");
+  const auto& t = m["teacher"];
+  const auto spent = t["prompt_tokens"].get<std::int64_t>() + t["completion_tokens"].get<std::int64_t>();
+  EXPECT_GE(spent, budget);
+  // At most the 4 requests in flight when the limit was seen (each about per_request tokens;
+  // 1.5 × for the variation between prompts).
+  EXPECT_LE(static_cast<double>(spent), static_cast<double>(budget) + 4 * per_request * 1.5);
+  EXPECT_LE(server.requests() - before, 3u + 4u);  // 3 reach it, 4 at most were in flight
+  EXPECT_THAT(m["budget_reached"].get<std::string>(), HasSubstr("max_tokens"));
+  // A round was cut short: it kept what came back.
+  EXPECT_LT(m["rounds"][1]["requested"].get<int>(), 10);
+}
+
+TEST_F(TeacherFeatures, ABadBudgetIsExitTwoNamingTheKey) {
+  FakeOpenAIServer server;
+  for (const auto& [budget, key] : std::vector<std::pair<std::string, std::string>>{
+           {", budget: {max_requests: -1}", "teacher.budget.max_requests"},
+           {", budget: {max_tokens: many}", "teacher.budget.max_tokens"},
+           {", budget: {max_cost: 5}", "teacher.budget.max_cost: needs teacher.price"},
+           {", price: {input_per_1m: 1, output_per_1m: 1}, budget: {max_cost: -2}",
+            "teacher.budget.max_cost"},
+           {", budget: {max_dollars: 5}", "max_dollars"},
+           {", budget: 5", "teacher.budget"}}) {
+    const auto r = run_cli("run '" + config(server, budget) + "' --run-dir '" + dir.file("bad") + "'");
+    EXPECT_EQ(r.code, 2) << budget << r.err;
+    EXPECT_THAT(r.err, HasSubstr(key)) << budget;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("bad"))) << budget;
+  }
+  EXPECT_EQ(server.requests(), 0u);
+}
+
 }  // namespace
 }  // namespace weakdistill

@@ -51,11 +51,13 @@ struct OpenAITeacherOptions {
   bool cache = true;
   // teacher.price {input_per_1m, output_per_1m, currency}; absent = tokens only.
   std::optional<TeacherPrice> price;
+  // teacher.budget {max_requests, max_tokens, max_cost}; max_cost needs a price.
+  TeacherBudget budget;
 };
 
 // Reads the `teacher` section of kind openai (keys: kind, base_url (string or
 // list), model, api_key_env, concurrency, temperature, top_p, max_tokens, seed,
-// response_format, format_retries, samples_per_request, price, timeout_s, connect_timeout_s, max_retries, backoff_initial_s,
+// response_format, format_retries, samples_per_request, price, budget, timeout_s, connect_timeout_s, max_retries, backoff_initial_s,
 // backoff_max_s, ca_file, verify_tls, language, prompt_file, system_prompt,
 // cache). Throws InputError naming "teacher.<key>".
 OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
@@ -86,6 +88,7 @@ class OpenAITeacher : public Teacher {
   int samples_per_request() const override { return options_.samples_per_request; }
   nlohmann::ordered_json format_state() const override;
   std::optional<TeacherPrice> price() const override { return options_.price; }
+  TeacherBudget budget() const override { return options_.budget; }
   void restore_format_state(const nlohmann::ordered_json& state) override;
 
   // The request body (property order kept: the schema's order guides a grammar) for

@@ -72,6 +72,14 @@ struct TeacherPrice {
   }
 };
 
+// What a run may spend on the teacher (teacher.budget); any subset, absent = no limit.
+struct TeacherBudget {
+  std::optional<std::int64_t> max_requests;  // requests sent and paid (cache hits are free)
+  std::optional<std::int64_t> max_tokens;    // prompt + completion tokens
+  std::optional<double> max_cost;            // in teacher.price's currency
+  bool empty() const { return !max_requests && !max_tokens && !max_cost; }
+};
+
 class Teacher {
  public:
   virtual ~Teacher() = default;
@@ -110,6 +118,8 @@ class Teacher {
   virtual void restore_format_state(const nlohmann::ordered_json& state) { (void)state; }
   // The price of its tokens, when the config gives one.
   virtual std::optional<TeacherPrice> price() const { return std::nullopt; }
+  // The run's spending limits (teacher.budget).
+  virtual TeacherBudget budget() const { return {}; }
 };
 
 // What a teacher may need besides its options.
