@@ -12,6 +12,7 @@
 #include "weakdistill/core/atomic_file.h"
 #include "weakdistill/core/error.h"
 #include "weakdistill/distill/config.h"
+#include "weakdistill/distill/estimate.h"
 
 namespace weakdistill::cli {
 namespace {
@@ -24,6 +25,7 @@ struct RunArgs {
   std::vector<std::string> sets;
   std::string run_dir;
   std::string resume;
+  bool estimate = false;
 };
 
 int run(const RunArgs& a) {
@@ -49,7 +51,7 @@ int run(const RunArgs& a) {
       throw InputError(a.resume + ": not a run folder (no config.yaml)");
     }
     config = load_run_config(path, a.sets);
-    if (!a.sets.empty()) write_file_atomically(path, to_yaml(config.resolved));
+    if (!a.sets.empty() && !a.estimate) write_file_atomically(path, to_yaml(config.resolved));
     options.run_dir = a.resume;
     options.resume = true;
   } else {
@@ -61,6 +63,10 @@ int run(const RunArgs& a) {
                           : "runs/" + std::filesystem::path(a.config).stem().string();
   }
   config.resolved["run_dir"] = options.run_dir;  // where this run really is
+  if (a.estimate) {
+    std::cout << format_estimate(estimate_teacher_spend(config, options));
+    return 0;
+  }
   options.cancel = install_interrupt_handler();
   try {
     const auto metrics = run_distillation(config, options);
@@ -92,6 +98,9 @@ void add_run(CLI::App& app) {
   cmd->add_option("--resume", args->resume,
                   "Continue the run in this folder from its last completed round")
       ->check(CLI::ExistingDirectory);
+  cmd->add_flag("--estimate", args->estimate,
+                "Print what the run would ask of the teacher (requests, prompt and completion "
+                "sizes, cost) as low / expected / high, and exit: nothing is sent, no folder made");
   cmd->footer(
       "Prints the path of the run's metrics.json on stdout; progress and a line per round on\n"
       "stderr. Ctrl-C or SIGTERM stops at a safe point (exit 130 or 143); --resume continues,\n"

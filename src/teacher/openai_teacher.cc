@@ -158,6 +158,13 @@ AnswerForm OpenAITeacher::answer_form() const {
   return form;
 }
 
+std::vector<ChatMessage> OpenAITeacher::request_messages(const Sample& seed) const {
+  std::vector<ChatMessage> out;
+  if (!options_.system_prompt.empty()) out.push_back({"system", options_.system_prompt});
+  for (auto& m : prompt_.render(seed, answer_form())) out.push_back(std::move(m));
+  return out;
+}
+
 nlohmann::ordered_json OpenAITeacher::request_body(const std::vector<ChatMessage>& messages,
                                                    std::uint64_t ordinal) const {
   nlohmann::ordered_json body;

@@ -431,5 +431,58 @@ TEST_F(TeacherFeatures, ABadBudgetIsExitTwoNamingTheKey) {
   EXPECT_EQ(server.requests(), 0u);
 }
 
+// --estimate sends nothing and makes no folder; resumed, it takes the completion size from the
+// run's history, and its expected tokens come within 10% of what the rounds then used (on the
+// fake server, which counts characters as the estimate does).
+TEST_F(TeacherFeatures, TheEstimateSendsNothingAndComesWithinTenPercent) {
+  std::vector<nlohmann::ordered_json> samples;
+  for (int i = 0; i < 400; ++i) {
+    samples.push_back({{"text", testing::text_of(i % 2 ? testing::kA : testing::kB, 70000 + i, 7)},
+                       {"label", i % 2 ? "A" : "B"}});
+  }
+  FakeOpenAIServer server;
+  server.set_choice_responder(testing::samples_responder(samples, {0, 120, false}));
+  const std::string price = ", price: {input_per_1m: 1, output_per_1m: 4, currency: CNY}";
+  const auto fresh = run_cli("run '" + config(server, price, 3, ", reservoir: off") +
+                             "' --run-dir '" + dir.file("never") + "' --estimate");
+  ASSERT_EQ(fresh.code, 0) << fresh.err;
+  EXPECT_THAT(fresh.out, HasSubstr("3 round(s) from round 1"));
+  EXPECT_THAT(fresh.out, HasSubstr("cost (CNY)"));
+  EXPECT_THAT(fresh.out, HasSubstr("completion per request from teacher.max_tokens"));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("never")));
+  EXPECT_EQ(server.requests(), 0u);
+
+  const std::string run_dir = dir.file("run");
+  const auto first = run_cli("run '" + config(server, price, 1, ", reservoir: off") +
+                             "' --run-dir '" + run_dir + "'");
+  ASSERT_EQ(first.code, 0) << first.err;
+  const std::string config_before = testing::read_file(run_dir + "/config.yaml");
+  const auto estimate =
+      run_cli("run --resume '" + run_dir + "' --set distill.max_rounds=3 --estimate");
+  ASSERT_EQ(estimate.code, 0) << estimate.err;
+  EXPECT_EQ(testing::read_file(run_dir + "/config.yaml"), config_before) << "an estimate wrote";
+  EXPECT_THAT(estimate.out, HasSubstr("2 round(s) from round 2"));
+  EXPECT_THAT(estimate.out, HasSubstr("from the run's history"));
+  // "total" row: low, expected, high.
+  std::istringstream rows(estimate.out);
+  double low = 0, expected = 0, high = 0;
+  for (std::string line; std::getline(rows, line);) {
+    if (line.rfind("total", 0) == 0) std::istringstream(line.substr(5)) >> low >> expected >> high;
+  }
+  ASSERT_GT(expected, 0) << estimate.out;
+  EXPECT_LE(low, expected);
+  EXPECT_LE(expected, high);
+
+  const auto rest = run_cli("run --resume '" + run_dir + "' --set distill.max_rounds=3");
+  ASSERT_EQ(rest.code, 0) << rest.err;
+  const auto m = read_json(run_dir + "/metrics.json");
+  double used = 0;
+  for (std::size_t r = 2; r < m["rounds"].size(); ++r) {
+    used += m["rounds"][r]["teacher"]["prompt_tokens"].get<double>() +
+            m["rounds"][r]["teacher"]["completion_tokens"].get<double>();
+  }
+  EXPECT_NEAR(expected, used, 0.1 * used) << estimate.out;
+}
+
 }  // namespace
 }  // namespace weakdistill

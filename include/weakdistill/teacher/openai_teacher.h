@@ -95,6 +95,8 @@ class OpenAITeacher : public Teacher {
   // `messages` in the current response_format; seed + ordinal when a seed is set.
   nlohmann::ordered_json request_body(const std::vector<ChatMessage>& messages,
                                       std::uint64_t ordinal) const;
+  // The messages a request for `seed` sends (the system prompt, then the rendered prompt).
+  std::vector<ChatMessage> request_messages(const Sample& seed) const;
   // The current response_format ("json_schema", "json_object" or "text").
   std::string response_format() const;
   const PromptTemplate& prompt() const { return prompt_; }
