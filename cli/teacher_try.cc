@@ -109,24 +109,9 @@ int run_try(const TryArgs& a) {
   Verifier verifier(task, labeled, VerifyOptions{});
   // The run's judge: parse every sample of the reply, then verify it.
   const Judge judge = [&](const GenerationRequest& request, const Generation& g) {
-    std::vector<Verdict> out;
-    if (!g.ok) {
-      Verdict v;
-      v.rejection = Rejection{RejectReason::kRequestFailed, g.error};
-      return std::vector<Verdict>{v};
-    }
-    for (ParsedReply& p : parse_generation(task, g, teacher->samples_per_request())) {
-      Verdict v;
-      v.parsed = !p.rejection;
-      if (p.rejection) {
-        v.rejection = p.rejection;
-      } else {
-        v.rejection = verifier.verify(*p.sample, *request.seed);
-        v.sample = std::move(p.sample);
-      }
-      out.push_back(std::move(v));
-    }
-    return out;
+    return judge_generation(task, g, teacher->samples_per_request(), [&](Verdict& v) {
+      v.rejection = verifier.verify(*v.sample, *request.seed);
+    });
   };
   std::unique_ptr<Progress> progress;
   const std::atomic<bool>* cancel = install_interrupt_handler();

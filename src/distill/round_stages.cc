@@ -118,6 +118,18 @@ void select_diverse_candidates(RunState& s, RoundWork& w) {
   w.kept.insert(w.kept.end(), kept.begin(), kept.end());
 }
 
+nlohmann::ordered_json augmented_line(const RunState& s, const Sample& sample,
+                                      const CandidateRecord& rec) {
+  nlohmann::ordered_json line = {
+      {"sample", to_json(sample, s.c.task)},
+      {"seed", s.data.labeled[rec.seed_index].id.value_or(std::to_string(rec.seed_index))},
+      {"round", rec.round},
+      {"diversity", rec.diversity >= 0 ? nlohmann::ordered_json(rec.diversity)
+                                       : nlohmann::ordered_json()}};
+  if (rec.source_round >= 0) line["generated_in_round"] = rec.source_round;
+  return line;
+}
+
 void accept_candidates(RunState& s, RoundWork& w) {
   for (std::size_t rank = 0; rank < w.kept.size(); ++rank) {
     const std::size_t i = w.kept[rank];
@@ -127,15 +139,7 @@ void accept_candidates(RunState& s, RoundWork& w) {
     rec.outcome = "accepted";
     s.verifier->add_accepted(w.candidates[i]);
     s.accepted_vectors.insert(s.accepted_vectors.end(), w.vectors[i].begin(), w.vectors[i].end());
-    const Sample& seed = s.data.labeled[rec.seed_index];
-    nlohmann::ordered_json line = {
-        {"sample", to_json(w.candidates[i], s.c.task)},
-        {"seed", seed.id.value_or(std::to_string(rec.seed_index))},
-        {"round", w.round},
-        {"diversity", rec.diversity >= 0 ? nlohmann::ordered_json(rec.diversity)
-                                         : nlohmann::ordered_json()}};
-    if (rec.source_round >= 0) line["generated_in_round"] = rec.source_round;
-    s.augmented.push_back(std::move(line));
+    s.augmented.push_back(augmented_line(s, w.candidates[i], rec));
     s.accepted.push_back(w.candidates[i]);
   }
 }

@@ -14,36 +14,19 @@ namespace weakdistill::distill_internal {
 std::vector<Verdict> judge_reply(const RunState& s, const GenerationRequest& request,
                                  const Generation& g) {
   const RunConfig& c = s.c;
-  if (!g.ok) {
-    Verdict v;
-    v.rejection = Rejection{RejectReason::kRequestFailed, g.error};
-    return {v};
-  }
-  std::vector<Verdict> out;
-  for (ParsedReply& p : parse_generation(c.task, g, s.teacher->samples_per_request())) {
-    Verdict v;
-    if (p.rejection) {
-      v.rejection = std::move(p.rejection);
-      out.push_back(std::move(v));
-      continue;
-    }
-    v.parsed = true;
+  return judge_generation(c.task, g, s.teacher->samples_per_request(), [&](Verdict& v) {
     if (c.distill.verify) {
-      v.rejection = s.verifier->verify(*p.sample, *request.seed);
+      v.rejection = s.verifier->verify(*v.sample, *request.seed);
     } else if (c.task == Task::kNer) {
       // Without verification, offsets still have to be found to train on.
       Verifier lenient(c.task, s.data.labeled, VerifyOptions{0.0});
-      if (auto bad = lenient.verify(*p.sample, *request.seed);
+      if (auto bad = lenient.verify(*v.sample, *request.seed);
           bad && bad->reason == RejectReason::kEntityNotInText) {
         v.rejection = std::move(bad);
-        out.push_back(std::move(v));  // no sample: its entities have no offsets
-        continue;
+        v.sample.reset();  // its entities have no offsets
       }
     }
-    v.sample = std::move(p.sample);
-    out.push_back(std::move(v));
-  }
-  return out;
+  });
 }
 
 bool ask_teacher(RunState& s, RoundWork& w) {

@@ -145,14 +145,7 @@ void restore_from_store(RunState& s) {
     const CandidateRecord& cand = *cp;
     Sample sample = parse_sample(cand.sample.dump(), c.task, ReadOptions{}, s.store_path);
     s.verifier->add_accepted(sample);
-    nlohmann::ordered_json line = {
-        {"sample", to_json(sample, c.task)},
-        {"seed", s.data.labeled[cand.seed_index].id.value_or(std::to_string(cand.seed_index))},
-        {"round", cand.round},
-        {"diversity", cand.diversity >= 0 ? nlohmann::ordered_json(cand.diversity)
-                                          : nlohmann::ordered_json()}};
-    if (cand.source_round >= 0) line["generated_in_round"] = cand.source_round;
-    s.augmented.push_back(std::move(line));
+    s.augmented.push_back(augmented_line(s, sample, cand));
     s.accepted.push_back(std::move(sample));
   }
   if (!replay.empty()) s.teacher->generate(replay, {}, s.o.cancel);  // restores "used" state

@@ -123,6 +123,11 @@ struct RoundWork {
 };
 
 // Helpers the stages share.
+// An augmented.jsonl line: the sample, its seed (id, else index in train ∪ dev), the round that
+// accepted it, its diversity (null when not judged) and, for a reservoir sample, the round
+// that generated it.
+nlohmann::ordered_json augmented_line(const RunState& s, const Sample& sample,
+                                      const CandidateRecord& record);
 // What the teacher used between two readings of its counters.
 TeacherUsage usage_since(const TeacherUsage& now, const TeacherUsage& start);
 // Adds tokens (and, with a price, cost and currency) per accepted sample to a metrics.json

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "weakdistill/teacher/reply_parser.h"
+
 namespace weakdistill {
 
 bool is_format_problem(RejectReason reason) {
@@ -16,6 +18,28 @@ bool is_format_problem(RejectReason reason) {
     default:
       return false;
   }
+}
+
+std::vector<Verdict> judge_generation(Task task, const Generation& g, int samples,
+                                      const std::function<void(Verdict&)>& check) {
+  if (!g.ok) {
+    Verdict v;
+    v.rejection = Rejection{RejectReason::kRequestFailed, g.error};
+    return {v};
+  }
+  std::vector<Verdict> out;
+  for (ParsedReply& p : parse_generation(task, g, samples)) {
+    Verdict v;
+    if (p.rejection) {
+      v.rejection = std::move(p.rejection);
+    } else {
+      v.parsed = true;
+      v.sample = std::move(p.sample);
+      check(v);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
 }
 
 namespace {

@@ -40,6 +40,13 @@ struct Attempt {
   std::uint64_t first_ordinal = 0;  // the original request's ordinal
 };
 
+// The verdicts of one generation: a failed request is one request_failed; otherwise every sample
+// parse_generation finds (`samples` asked for), each parsed one handed to `check` (with
+// `parsed` true and its sample set), which may set a rejection and change or drop the sample
+// (verification: ner offsets). Never empty.
+std::vector<Verdict> judge_generation(Task task, const Generation& g, int samples,
+                                      const std::function<void(Verdict&)>& check);
+
 // Parses and judges one generation (never returns an empty list).
 using Judge = std::function<std::vector<Verdict>(const GenerationRequest&, const Generation&)>;
 
