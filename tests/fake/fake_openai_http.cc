@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -22,6 +23,8 @@ using nlohmann::json;
 // Bounds that keep a misbehaving client from making the fake allocate without limit.
 constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
 constexpr std::size_t kMaxBodyBytes = 64 * 1024 * 1024;
+// What a multipart upload may add around its file, on top of options.batch_file_max_bytes.
+constexpr std::size_t kMultipartOverheadBytes = 64 * 1024;
 
 std::string lowercase(std::string_view text) {
   std::string out(text);
@@ -92,7 +95,7 @@ std::string serialize_head(const HttpResponse& response, std::size_t content_len
                            bool keep_alive) {
   std::string head =
       "HTTP/1.1 " + std::to_string(response.status) + " " + reason_phrase(response.status) + "\r\n";
-  head += "Content-Type: application/json\r\n";
+  head += "Content-Type: " + response.content_type + "\r\n";
   head += "Content-Length: " + std::to_string(content_length) + "\r\n";
   head += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
   for (const auto& [name, value] : response.headers) head += name + ": " + value + "\r\n";
@@ -188,7 +191,16 @@ bool FakeOpenAIServer::Impl::read_request(int fd, std::string& buffer, HttpReque
       return reject(400, "invalid Content-Length");
     }
   }
-  if (content_length > kMaxBodyBytes) return reject(413, "request body too large");
+  // A file upload may be as large as the batch file limit allows, so that a file just over it
+  // gets the API's 400 rather than this 413.
+  std::size_t max_body = kMaxBodyBytes;
+  if (request.path == "/v1/files") {
+    const std::size_t limit = options.batch_file_max_bytes;
+    max_body = std::max(max_body, limit > SIZE_MAX - kMultipartOverheadBytes
+                                      ? SIZE_MAX
+                                      : limit + kMultipartOverheadBytes);
+  }
+  if (content_length > max_body) return reject(413, "request body too large");
 
   const std::size_t body_start = header_end + 4;
   if (buffer.size() < body_start + content_length &&

@@ -5,6 +5,7 @@
 //   fake_openai_replies.cc          the chat completion and embeddings replies
 //   fake_openai_response_format.cc  response_format and schema checks on requests and replies
 //   fake_openai_samples.cc          samples_responder
+//   fake_openai_batches.cc          the Files and Batch APIs
 #pragma once
 
 #include <algorithm>
@@ -12,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -53,6 +56,7 @@ struct HttpResponse {
   int status = 200;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string content_type = "application/json";
 };
 
 // What the connection does after a request has been handled.
@@ -62,8 +66,8 @@ enum class After { kKeepAlive, kClose, kReset };
 HttpResponse error_response(int status, const std::string& message, const std::string& type,
                             const nlohmann::json& code, const nlohmann::json& param = nullptr);
 
-// The status line and headers of `response` (Content-Type: application/json, the
-// Content-Length given, and Connection as `keep_alive` says), ending with the empty line.
+// The status line and headers of `response` (its Content-Type, the Content-Length given, and
+// Connection as `keep_alive` says), ending with the empty line.
 std::string serialize_head(const HttpResponse& response, std::size_t content_length,
                            bool keep_alive);
 
@@ -95,8 +99,52 @@ const nlohmann::json* request_schema(const nlohmann::json& request);
 std::optional<std::string> content_problem(std::string_view content, const nlohmann::json* schema);
 
 // ---------------------------------------------------------------------------------------------
+// Files and batches (fake_openai_batches.cc)
+
+// Whether `path` belongs to the Files or Batch API (/v1/files, /v1/batches and below).
+bool is_batch_api_path(std::string_view path);
+
+// One request of a batch input file.
+struct BatchLine {
+  std::string custom_id;
+  nlohmann::json body;
+};
+
+struct StoredFile {
+  std::string id;
+  std::string filename;
+  std::string purpose;  // "batch" (uploaded) or "batch_output" (a batch's output or error file)
+  int64_t created_at = 0;
+  std::string content;
+  // The parsed lines of a "batch" file, shared with the batches made from it (so that deleting
+  // the file leaves them whole).
+  std::shared_ptr<const std::vector<BatchLine>> lines;
+};
+
+struct BatchState {
+  std::string id;
+  std::string input_file_id;
+  std::string endpoint;
+  std::string completion_window;
+  nlohmann::json metadata;
+  std::shared_ptr<const std::vector<BatchLine>> lines;
+  BatchScript script;
+  std::string status = "validating";
+  // Unix seconds of each transition; null until it happens.
+  nlohmann::json created_at, in_progress_at, expires_at, finalizing_at, completed_at, failed_at,
+      expired_at, cancelling_at, cancelled_at;
+  int polls_in_step = 0;      // GETs since the last step
+  std::size_t next_line = 0;  // lines [0, next_line) have been processed
+  std::size_t completed = 0;  // answered 200, dropped ones included
+  // The records of each file, with the input line (from 0) they belong to, in input order.
+  std::vector<std::pair<std::size_t, nlohmann::json>> output, errors;
+  nlohmann::json output_file_id, error_file_id;  // null until the batch ends with such lines
+};
+
+// ---------------------------------------------------------------------------------------------
 // The server's state. Its members are defined in fake_openai_server.cc, except read_request
-// (fake_openai_http.cc), chat_reply and embeddings_reply (fake_openai_replies.cc).
+// (fake_openai_http.cc), chat_reply and embeddings_reply (fake_openai_replies.cc), and the
+// Files and Batch APIs (fake_openai_batches.cc).
 
 struct FakeOpenAIServer::Impl {
   struct Counters {
@@ -113,6 +161,12 @@ struct FakeOpenAIServer::Impl {
     std::size_t not_found = 0;
     std::size_t method_not_allowed = 0;
     std::size_t connections = 0;
+    std::size_t batch_api_requests = 0;
+    std::size_t files_uploaded = 0;
+    std::size_t files_downloaded = 0;
+    std::size_t batches_created = 0;
+    std::size_t batch_polls = 0;
+    std::size_t batches_cancelled = 0;
   };
 
   explicit Impl(FakeServerOptions opts);
@@ -132,6 +186,9 @@ struct FakeOpenAIServer::Impl {
   // The 200 reply for a parsed request body, or a 400 when the body is invalid.
   HttpResponse chat_reply(const nlohmann::json& request, bool finish_length);
   HttpResponse embeddings_reply(const nlohmann::json& request);
+  // The answer of the Files and Batch APIs to a request on one of their paths, 404 and 405
+  // included (latency, faults and the key check have been applied by handle()).
+  HttpResponse batch_api_reply(const HttpRequest& request);
   // Sleeps `ms`, returning early (false) when the server is stopping.
   bool sleep_unless_stopping(int ms);
   // Adds one to a counter, under the lock.
@@ -160,6 +217,19 @@ struct FakeOpenAIServer::Impl {
   std::unordered_map<uint64_t, std::thread> workers;
   std::vector<uint64_t> finished_workers;  // joined by the accept loop
   std::thread acceptor;
+
+  // The Files and Batch APIs' state, under its own lock, taken before `mu` when both are held
+  // (a batch step answers lines with chat_reply, which takes `mu`).
+  std::deque<Fault> batch_faults;  // under `mu`, like `faults`
+  std::mutex batch_mu;
+  std::map<std::string, StoredFile> files;
+  std::map<std::string, BatchState> batches;
+  std::vector<std::string> batch_order;     // ids in creation order
+  std::optional<BatchScript> batch_script;  // set_batch_script's, over options.batch_script
+  std::deque<BatchScript> batch_scripts;    // push_batch_script's, used first
+  uint64_t next_file_id = 1;
+  uint64_t next_batch_id = 1;
+  uint64_t next_batch_request_id = 1;
 };
 
 }  // namespace weakdistill::testing

@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -263,14 +264,17 @@ After FakeOpenAIServer::Impl::handle(int fd, const HttpRequest& request) {
 
   const bool is_chat = request.path == "/v1/chat/completions";
   const bool is_embeddings = request.path == "/v1/embeddings";
-  if (!is_chat && !is_embeddings) {
+  // The Files and Batch APIs answer their own 404s and 405s (unknown ids, methods), after the
+  // faults and the key check, as a real server looks a resource up only for a caller it knows.
+  const bool is_batch_api = is_batch_api_path(request.path);
+  if (!is_chat && !is_embeddings && !is_batch_api) {
     if (!sleep_unless_stopping(options.latency_ms)) return After::kClose;
     count(&Counters::not_found);
     return respond(
         error_response(404, "Unknown request URL: " + request.method + " " + request.path + ".",
                        "invalid_request_error", "unknown_url"));
   }
-  if (request.method != "POST") {
+  if (!is_batch_api && request.method != "POST") {
     if (!sleep_unless_stopping(options.latency_ms)) return After::kClose;
     count(&Counters::method_not_allowed);
     HttpResponse response =
@@ -280,20 +284,27 @@ After FakeOpenAIServer::Impl::handle(int fd, const HttpRequest& request) {
     return respond(response);
   }
 
-  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  // Batch API bodies (multipart uploads among them) are parsed by batch_api_reply.
+  json body =
+      is_batch_api ? json() : json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   std::optional<Fault> fault;
   bool is_down;
   {
     std::lock_guard lock(mu);
-    ++counters.requests;
-    ++(is_chat ? counters.chat_completions : counters.embeddings);
-    bodies.push_back(body.is_discarded() ? json(request.body) : body);
-    authorizations.push_back(request.header("authorization"));
+    if (is_batch_api) {
+      ++counters.batch_api_requests;
+    } else {
+      ++counters.requests;
+      ++(is_chat ? counters.chat_completions : counters.embeddings);
+      bodies.push_back(body.is_discarded() ? json(request.body) : body);
+      authorizations.push_back(request.header("authorization"));
+    }
     is_down = down;
     // A down replica never gets to its fault queue: the faults wait for resume().
-    if (!is_down && !faults.empty()) {
-      fault = faults.front();
-      faults.pop_front();
+    std::deque<Fault>& queue = is_batch_api ? batch_faults : faults;
+    if (!is_down && !queue.empty()) {
+      fault = queue.front();
+      queue.pop_front();
       ++counters.faults;
     }
     if (is_down || (fault && fault->kind == Fault::Kind::kReset)) ++counters.resets;
@@ -336,6 +347,8 @@ After FakeOpenAIServer::Impl::handle(int fd, const HttpRequest& request) {
             : "You didn't provide an API key. You need to provide your API key in an "
               "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
         "invalid_request_error", "invalid_api_key");
+  } else if (is_batch_api) {
+    response = batch_api_reply(request);
   } else if (body.is_discarded()) {
     response = error_response(400, "We could not parse the JSON body of your request.",
                               "invalid_request_error", nullptr);
@@ -389,6 +402,11 @@ void FakeOpenAIServer::set_choice_responder(ChoiceResponder responder) {
   impl_->responder = std::move(responder);
 }
 
+void FakeOpenAIServer::push_batch_fault(Fault fault) {
+  std::lock_guard lock(impl_->mu);
+  impl_->batch_faults.push_back(fault);
+}
+
 void FakeOpenAIServer::go_down() {
   std::lock_guard lock(impl_->mu);
   impl_->down = true;
@@ -429,7 +447,13 @@ nlohmann::json FakeOpenAIServer::summary() const {
           {"schema_mismatches", c.schema_mismatches},
           {"not_found", c.not_found},
           {"method_not_allowed", c.method_not_allowed},
-          {"connections", c.connections}};
+          {"connections", c.connections},
+          {"batch_api_requests", c.batch_api_requests},
+          {"files_uploaded", c.files_uploaded},
+          {"files_downloaded", c.files_downloaded},
+          {"batches_created", c.batches_created},
+          {"batch_polls", c.batch_polls},
+          {"batches_cancelled", c.batches_cancelled}};
 }
 
 }  // namespace weakdistill::testing

@@ -1,6 +1,7 @@
 // A fake OpenAI-compatible server for tests and benches: it listens on
 // 127.0.0.1 (a free port), answers POST /v1/chat/completions and
-// POST /v1/embeddings like the real API, and injects faults on request.
+// POST /v1/embeddings like the real API, runs the Files and Batch APIs for chat
+// completions (see "Files and batches" below), and injects faults on request.
 #pragma once
 
 #include <cstddef>
@@ -44,6 +45,91 @@ struct Fault {
   static Fault reply_body(std::string body);
 };
 
+// ---------------------------------------------------------------------------------------------
+// Files and batches
+//
+// The server keeps uploaded files and batches in memory and answers, as OpenAI documents them:
+//   POST   /v1/files                 multipart/form-data, fields "purpose" ("batch", the only
+//                                    one taken) and "file" (JSONL, one request a line:
+//                                    {"custom_id": unique string, "method": "POST",
+//                                    "url": "/v1/chat/completions", "body": object}); a File
+//                                    object, or 400 whose message names the first bad line
+//                                    ("line 3: ...") or the limit passed
+//   GET    /v1/files/{id}            the File object
+//   GET    /v1/files/{id}/content    the file's bytes (input files, and batch output and error
+//                                    files), Content-Type application/octet-stream
+//   DELETE /v1/files/{id}            {"id", "object": "file", "deleted": true}
+//   POST   /v1/batches               {"input_file_id", "endpoint": "/v1/chat/completions",
+//                                    "completion_window": "24h", "metadata"?}: a Batch object,
+//                                    status "validating"
+//   GET    /v1/batches/{id}          a poll: the Batch object, after the step it may make
+//   POST   /v1/batches/{id}/cancel   the Batch object, status "cancelling"
+// An unknown file or batch id gets 404 ("No such File object: <id>", "No such Batch object:
+// <id>"); another method on these paths 405. Cancelling a batch that has ended gets 400.
+// Latency, the API key, go_down() and push_batch_fault's faults apply to these paths as to
+// chat requests; requests() and bodies() leave them out.
+//
+// No clock: a batch advances only when polled. Every BatchScript::polls_per_step GETs of it
+// move it one step along validating -> in_progress -> ... -> finalizing -> completed; the
+// GET answers with the state after the step. in_progress answers lines_per_step lines a step
+// (all of them by default), so by default the 1st GET says in_progress, the 2nd finalizing
+// and the 3rd completed. A line is answered by the same code as POST /v1/chat/completions
+// (the responder, response_format checks, enforce_schema), without faults or latency.
+//
+// Once the batch ends (completed, expired, cancelled) its files exist:
+//   output file lines  {"id": "batch_req_...", "custom_id", "response": {"status_code": 200,
+//                      "request_id": "req_...", "body": <the chat completion>}, "error": null}
+//   error file lines   a line the chat endpoint refused (4xx/5xx): {"id", "custom_id",
+//                      "response": {"status_code", "request_id", "body": {"error": {...}}},
+//                      "error": null}; a line failed by the script: the same with
+//                      fail_status, or, when fail_status is 0, "response": null and
+//                      "error": {"code": fail_code, "message"}; a line the batch never reached:
+//                      "response": null, "error": {"code": "batch_expired" or
+//                      "batch_cancelled", "message"}
+// output_file_id / error_file_id stay null while the batch runs, and when their file would be
+// empty (as OpenAI's do). request_counts: total = the input lines; completed = lines answered
+// 200 (dropped lines included: the server believes it sent them); failed = error file lines.
+
+// How the server runs one batch; fixed when the batch is created (see
+// FakeOpenAIServer::set_batch_script and push_batch_script). Lines are numbered from 1 in
+// input-file order.
+struct BatchScript {
+  // GETs of the batch that make one step (values below 1 count as 1).
+  int polls_per_step = 1;
+  // Lines answered by each in_progress step; 0: all that remain.
+  std::size_t lines_per_step = 0;
+  // Expire once this many lines have been processed (answered, failed or dropped) and some
+  // remain: status "expired" straight from in_progress (expired_at set), the processed lines
+  // in the output and error files, the others in the error file as "batch_expired".
+  // 0 expires at the first in_progress step with nothing done; nullopt never expires.
+  std::optional<std::size_t> expire_after_lines;
+  // Lines that fail: those whose custom_id is listed, and every fail_every-th line (0: none).
+  std::vector<std::string> fail_custom_ids;
+  std::size_t fail_every = 0;
+  // A failed line's error file record: "response" with this status_code and an
+  // {"error": {...}} body (the responder is not called); 0: "response": null and
+  // "error": {"code": fail_code, "message"}.
+  int fail_status = 500;
+  std::string fail_code = "request_timeout";
+  // Lines left out of both files (a server that loses results): those whose custom_id is
+  // listed, and every drop_every-th line (0: none). Dropping wins over failing.
+  std::vector<std::string> drop_custom_ids;
+  std::size_t drop_every = 0;
+  // The order of the lines in the output and error files: input order, reversed, or a fixed
+  // pseudo-random permutation (the same for files of the same number of lines).
+  enum class Order { kInput, kReversed, kShuffled };
+  Order order = Order::kInput;
+};
+
+// A batch as the server recorded it, for tests to assert what a client submitted.
+struct BatchRecord {
+  std::string id;             // "batch_..."
+  std::string input_file_id;  // "file-..."
+  std::size_t input_lines = 0;
+  std::vector<std::string> custom_ids;  // in input-file order
+  std::string status;                   // its status now
+};
+
 struct FakeServerOptions {
   int port = 0;           // 0: a free port chosen by the OS
   int latency_ms = 0;     // added before every answer (not before go_down() resets)
@@ -69,6 +155,12 @@ struct FakeServerOptions {
   // why, so a test fails loudly when the client's schema and the scripted reply disagree.
   // Choices that finish with "length" are exempt: a cut reply is not expected to parse.
   bool enforce_schema = false;
+  // POST /v1/files: the most lines and bytes a batch input file may hold (OpenAI's limits:
+  // 50,000 requests, 200 MB); a larger file gets 400.
+  std::size_t batch_file_max_lines = 50000;
+  std::size_t batch_file_max_bytes = 200 * 1024 * 1024;
+  // How batches run unless set_batch_script or push_batch_script says otherwise.
+  BatchScript batch_script;
 };
 
 // Why a server with `options` would refuse this response_format value (the 400's message),
@@ -146,6 +238,16 @@ class FakeOpenAIServer {
   // Like set_responder, with reasoning and a finish_reason per choice; the two replace each
   // other (the last one set answers). An empty function restores the default content.
   void set_choice_responder(ChoiceResponder responder);
+  // Queues faults for the Files and Batch endpoints (/v1/files..., /v1/batches...), apart
+  // from push_fault's queue: each is used by one such request, in arrival order, before the
+  // API-key check (kFinishLength has nothing to act on there and gives a normal answer).
+  void push_batch_fault(Fault fault);
+  // The script for batches created from now on (in place of options.batch_script).
+  void set_batch_script(BatchScript script);
+  // Queues a script for one batch: the next batch created uses it, ahead of the one above.
+  void push_batch_script(BatchScript script);
+  // Every batch created (POST /v1/batches answered 200), in creation order.
+  std::vector<BatchRecord> batches() const;
   // Stops answering: every request from now on is reset (a replica that is down),
   // without latency and without consuming queued faults, until resume().
   void go_down();
@@ -164,7 +266,11 @@ class FakeOpenAIServer {
   // response_format type this server does not accept, or not an object with a string type),
   // "bad_schema" (400: a malformed json_schema, or a schema check_schema refuses),
   // "schema_mismatches" (500 from enforce_schema), "not_found", "method_not_allowed",
-  // "connections" (accepted)}.
+  // "connections" (accepted), and for the Files and Batch endpoints: "batch_api_requests"
+  // (every request to them; not in "requests"), "files_uploaded", "files_downloaded"
+  // (GETs of a file's content), "batches_created", "batch_polls" (GETs of a known batch),
+  // "batches_cancelled" (cancel requests that moved a batch to cancelling)}. Their 400s count
+  // in "bad_requests", unknown ids and URLs under them in "not_found".
   nlohmann::json summary() const;
 
  private:
