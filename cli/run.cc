@@ -13,12 +13,15 @@
 #include "weakdistill/core/error.h"
 #include "weakdistill/distill/config.h"
 #include "weakdistill/distill/estimate.h"
+#include "weakdistill/teacher/teacher.h"
 
 namespace weakdistill::cli {
 namespace {
 
 // The run stopped at teacher.budget: resumable once the budget is raised (docs/RUN.md).
 constexpr int kBudgetExitCode = 3;
+// teacher.mode files: the round's requests wait for an offline runner (docs/SCALING.md).
+constexpr int kResultsPendingExitCode = 4;
 
 struct RunArgs {
   std::string config;
@@ -81,6 +84,9 @@ int run(const RunArgs& a) {
   } catch (const RunInterrupted& e) {
     spdlog::warn("{} ({})", e.what(), interrupting_signal_name());
     return interrupted_exit_code();
+  } catch (const TeacherResultsPending& e) {
+    spdlog::warn("{}; then continue with: weakdistill run --resume {}", e.what(), options.run_dir);
+    return kResultsPendingExitCode;
   }
   return 0;
 }
@@ -106,6 +112,8 @@ void add_run(CLI::App& app) {
       "stderr. Ctrl-C or SIGTERM stops at a safe point (exit 130 or 143); --resume continues,\n"
       "asking the teacher nothing it already answered. A run that reached teacher.budget exits 3;\n"
       "raise it and continue: --resume DIR --set teacher.budget.max_cost=...\n"
+      "With teacher.mode files a round writes its requests and exits 4: run them offline, put\n"
+      "the results where the message says, and continue with --resume DIR.\n"
       "Example:\n"
       "  weakdistill run examples/cls-offline.yaml\n"
       "  weakdistill run examples/cls-offline.yaml --set distill.tau=1 --run-dir runs/tau1\n"

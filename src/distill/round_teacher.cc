@@ -61,6 +61,7 @@ bool ask_teacher(RunState& s, RoundWork& w) {
     }
   };
   o.cancel = budget.empty() ? s.o.cancel : guard.flag();
+  s.teacher->set_work_dir(s.round_dir(w.round).string());
   w.attempts = ask_with_reasks(
       *s.teacher, w.requests,
       [&](const GenerationRequest& r, const Generation& g) { return judge_reply(s, r, g); }, o);

@@ -213,9 +213,21 @@ struct HttpClient::Impl {
     return next_replica.fetch_add(1) % n;  // all down: try anyway
   }
 
-  // One request with its retries; `cancel` (may be null) ends retry waits early.
+  // One request with its retries; `cancel` (may be null) ends retry waits early. `send`
+  // makes one attempt on a connection with the full path and the headers; `raw` keeps a 2xx
+  // body as text (HttpOutcome::text) instead of parsing it as JSON.
+  using Send = std::function<httplib::Result(httplib::Client&, const std::string& full_path,
+                                             const httplib::Headers&)>;
+  HttpOutcome request(const std::string& path, const Send& send, bool raw,
+                      const std::atomic<bool>* cancel);
   HttpOutcome post(const std::string& path, const std::string& body,
-                   const std::atomic<bool>* cancel);
+                   const std::atomic<bool>* cancel) {
+    return request(
+        path, [&](httplib::Client& c, const std::string& full, const httplib::Headers& h) {
+          return c.Post(full.c_str(), h, body, "application/json");
+        },
+        false, cancel);
+  }
 };
 
 HttpClient::HttpClient(HttpOptions options) : options_(std::move(options)), impl_(new Impl) {
@@ -298,8 +310,43 @@ HttpOutcome HttpClient::post_serialized(const std::string& path, const std::stri
   return impl_->post(path, body, nullptr);
 }
 
-HttpOutcome HttpClient::Impl::post(const std::string& path, const std::string& body,
-                                   const std::atomic<bool>* cancel) {
+HttpOutcome HttpClient::get(const std::string& path, const std::atomic<bool>* cancel) {
+  return impl_->request(
+      path, [&](httplib::Client& c, const std::string& full, const httplib::Headers& h) {
+        return c.Get(full.c_str(), h);
+      },
+      false, cancel);
+}
+
+HttpOutcome HttpClient::get_text(const std::string& path, const std::atomic<bool>* cancel) {
+  return impl_->request(
+      path, [&](httplib::Client& c, const std::string& full, const httplib::Headers& h) {
+        return c.Get(full.c_str(), h);
+      },
+      true, cancel);
+}
+
+HttpOutcome HttpClient::post_json(const std::string& path, const nlohmann::json& body,
+                                  const std::atomic<bool>* cancel) {
+  return impl_->post(path, body.dump(), cancel);
+}
+
+HttpOutcome HttpClient::post_file(const std::string& path,
+                                  const std::vector<std::pair<std::string, std::string>>& fields,
+                                  const std::string& file_field, const std::string& file_name,
+                                  const std::string& content, const std::atomic<bool>* cancel) {
+  httplib::MultipartFormDataItems items;
+  for (const auto& [name, value] : fields) items.push_back({name, value, "", ""});
+  items.push_back({file_field, content, file_name, "application/jsonl"});
+  return impl_->request(
+      path, [&](httplib::Client& c, const std::string& full, const httplib::Headers& h) {
+        return c.Post(full.c_str(), h, items);
+      },
+      false, cancel);
+}
+
+HttpOutcome HttpClient::Impl::request(const std::string& path, const Send& send, bool raw,
+                                      const std::atomic<bool>* cancel) {
   Impl& impl = *this;
   const HttpOptions& o = *options;
   HttpOutcome out;
@@ -318,8 +365,7 @@ HttpOutcome HttpClient::Impl::post(const std::string& path, const std::string& b
     out.replica = replica.endpoint.url;
     double retry_after = -1;
     auto client = impl.acquire(replica);
-    auto res =
-        client->Post((replica.endpoint.prefix + path).c_str(), headers, body, "application/json");
+    auto res = send(*client, replica.endpoint.prefix + path, headers);
     if (!res) {
       const auto err = res.error();
       out.status = 0;
@@ -344,6 +390,12 @@ HttpOutcome HttpClient::Impl::post(const std::string& path, const std::string& b
     } else {
       out.status = res->status;
       impl.release(replica, std::move(client));
+      if (res->status >= 200 && res->status < 300 && raw) {
+        out.ok = true;
+        out.error.clear();
+        out.text = std::move(res->body);
+        return out;
+      }
       if (res->status >= 200 && res->status < 300) {
         // A body nested past kMaxJsonNesting parses (without recursion) but every copy of it
         // recurses once a level: a million '[' from a broken server would overflow the stack.

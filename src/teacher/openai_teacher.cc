@@ -91,7 +91,33 @@ OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
   r.get("cache", o.cache);
   if (r.has("price")) o.price = read_price(section.at("price"));
   if (r.has("budget")) o.budget = read_budget(section.at("budget"), o.price.has_value());
+  r.get("mode", o.mode);
+  r.get("completion_window", o.batch.completion_window);
+  r.get("batch_retry", o.batch_retry);
+  r.get("batch_poll_s", o.batch.poll_initial_s);
+  r.get("batch_poll_max_s", o.batch.poll_max_s);
+  std::int64_t max_lines = static_cast<std::int64_t>(o.batch.max_lines);
+  r.get("batch_max_lines", max_lines);
+  double max_mb = static_cast<double>(o.batch.max_bytes) / (1024.0 * 1024.0);
+  r.get("batch_max_mb", max_mb);
   r.finish();
+  if (o.mode != "online" && o.mode != "batch" && o.mode != "files") {
+    r.fail("mode", "must be online, batch or files");
+  }
+  if (o.batch_retry != "online" && o.batch_retry != "batch") {
+    r.fail("batch_retry", "must be online or batch");
+  }
+  if (o.batch.completion_window.empty()) r.fail("completion_window", "must not be empty");
+  if (!(o.batch.poll_initial_s > 0 && o.batch.poll_initial_s <= 3600)) {
+    r.fail("batch_poll_s", "must be in (0, 3600] seconds");
+  }
+  if (!(o.batch.poll_max_s >= o.batch.poll_initial_s && o.batch.poll_max_s <= 3600)) {
+    r.fail("batch_poll_max_s", "must be in [batch_poll_s, 3600] seconds");
+  }
+  if (max_lines < 1 || max_lines > 50000) r.fail("batch_max_lines", "must be in 1..50000");
+  if (!(max_mb > 0 && max_mb <= 200)) r.fail("batch_max_mb", "must be in (0, 200]");
+  o.batch.max_lines = static_cast<std::size_t>(max_lines);
+  o.batch.max_bytes = static_cast<std::size_t>(max_mb * 1024 * 1024);
   if (o.http.base_urls.empty()) r.fail("base_url", "required (e.g. http://127.0.0.1:8000/v1)");
   if (o.model.empty()) r.fail("model", "required: the model name the server serves");
   if (!(o.temperature >= 0 && o.temperature <= 2)) r.fail("temperature", "must be in [0, 2]");
@@ -141,7 +167,7 @@ OpenAITeacher::OpenAITeacher(Task task, OpenAITeacherOptions options, const std:
       std::find(kResponseFormats.begin(), kResponseFormats.end(), options_.response_format) -
       kResponseFormats.begin());
   client_ = std::make_unique<HttpClient>(options_.http);
-  if (options_.cache && !cache_path.empty()) cache_ = std::make_unique<ResponseCache>(cache_path);
+  attach_cache(cache_path);
 }
 
 std::string OpenAITeacher::response_format() const {
@@ -329,8 +355,11 @@ std::vector<Generation> OpenAITeacher::generate(
       if (done[i]) continue;  // answered (or failed) before a fallback
       g.prompt = prompt_.render(*requests[i].seed, form);
       const nlohmann::ordered_json body = request_body(g.prompt, requests[i].ordinal);
-      if (cache_) {
+      // A batch line's custom_id is the cache key, with or without the cache.
+      if (cache_ || options_.mode != "online") {
         keys[i] = cache_key(nlohmann::json(body), requests[i].ordinal);
+      }
+      if (cache_) {
         if (auto hit = cache_->get(keys[i])) {
           g.ok = true;
           g.cached = true;
@@ -355,6 +384,14 @@ std::vector<Generation> OpenAITeacher::generate(
       usage_ += cached_usage;
     }
     if (pending.empty()) return out;
+    if (options_.mode == "files") {
+      send_files(pending, bodies, keys, handle);
+      return out;
+    }
+    if (options_.mode == "batch") {
+      if (send_batch(pending, bodies, keys, handle, format_sent, cancel)) return out;
+      continue;  // the form fell back: render and send again what is unanswered
+    }
     // The form is not known to work with this server: one request alone first, so that a
     // refusal costs one request, not a batch.
     if (!confirmed && kResponseFormats[format_sent] != "text" &&
@@ -383,6 +420,9 @@ std::vector<Generation> OpenAITeacher::generate(
 
 void OpenAITeacher::attach_cache(const std::string& path) {
   if (options_.cache && !path.empty()) cache_ = std::make_unique<ResponseCache>(path);
+  // The batch journal lives beside the cache even with `cache: off`: a batch paid for must be
+  // found again on resume.
+  if (options_.mode == "batch" && !path.empty()) journal_ = std::make_unique<BatchJournal>(path);
 }
 
 TeacherUsage OpenAITeacher::usage() const {

@@ -73,6 +73,8 @@ std::unique_ptr<Teacher> make_openai(const nlohmann::json& section, const Teache
 
 }  // namespace teacher_internal
 
+TeacherResultsPending::~TeacherResultsPending() = default;
+
 std::unique_ptr<Teacher> make_teacher(const nlohmann::json& config, const TeacherContext& context) {
   if (!config.is_object()) {
     throw InputError("teacher: expected a mapping with a kind (openai, pool or augment), got " +

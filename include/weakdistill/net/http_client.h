@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace weakdistill {
@@ -61,6 +62,7 @@ struct HttpOutcome {
   bool ok = false;
   int status = 0;       // last HTTP status (0: no response)
   nlohmann::json body;  // the parsed JSON body when ok
+  std::string text;     // the body as sent, when ok and asked for as text (get_text)
   int attempts = 0;     // 1 + retries made
   std::string error;    // why it failed, when !ok (key-free)
   std::string replica;  // base URL that answered (or was tried last)
@@ -108,6 +110,20 @@ class HttpClient {
       const std::string& path, const std::vector<std::string>& bodies,
       const std::function<void(std::size_t, const HttpOutcome&)>& on_done = {},
       const std::atomic<bool>* cancel = nullptr);
+
+  // Single requests with the same retries, for APIs beyond chat (files, batches). `cancel`
+  // ends a retry wait early (error "cancelled"). Throw HttpFatalError like post.
+  HttpOutcome get(const std::string& path, const std::atomic<bool>* cancel = nullptr);
+  // The body as text (HttpOutcome::text), not parsed: file contents.
+  HttpOutcome get_text(const std::string& path, const std::atomic<bool>* cancel = nullptr);
+  HttpOutcome post_json(const std::string& path, const nlohmann::json& body,
+                        const std::atomic<bool>* cancel = nullptr);
+  // A multipart/form-data POST: `fields` as plain parts, then `content` as the file part
+  // `file_field` named `file_name` (an upload to /files).
+  HttpOutcome post_file(const std::string& path,
+                        const std::vector<std::pair<std::string, std::string>>& fields,
+                        const std::string& file_field, const std::string& file_name,
+                        const std::string& content, const std::atomic<bool>* cancel = nullptr);
 
   const HttpOptions& options() const { return options_; }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "weakdistill/net/http_client.h"
+#include "weakdistill/teacher/batch_api.h"
 #include "weakdistill/teacher/output_schema.h"
 #include "weakdistill/teacher/prompt.h"
 #include "weakdistill/teacher/response_cache.h"
@@ -53,13 +54,25 @@ struct OpenAITeacherOptions {
   std::optional<TeacherPrice> price;
   // teacher.budget {max_requests, max_tokens, max_cost}; max_cost needs a price.
   TeacherBudget budget;
+  // How requests travel: "online" (one HTTP request each), "batch" (OpenAI's Batch API:
+  // one file of requests, polled until done; usually half the price, answered within
+  // completion_window) or "files" (the round writes teacher_requests.jsonl for an offline
+  // runner such as `vllm run-batch` and stops; the run resumes from teacher_results.jsonl).
+  std::string mode = "online";
+  // batch: the Batch API's options (completion_window, polling, file limits).
+  BatchApiOptions batch;
+  // batch: lines that failed or never came back are asked again "online" or in a follow-up
+  // "batch" (at most 2 follow-ups; what still fails is a failed request).
+  std::string batch_retry = "online";
 };
 
 // Reads the `teacher` section of kind openai (keys: kind, base_url (string or
 // list), model, api_key_env, concurrency, temperature, top_p, max_tokens, seed,
-// response_format, format_retries, samples_per_request, price, budget, timeout_s, connect_timeout_s, max_retries, backoff_initial_s,
-// backoff_max_s, ca_file, verify_tls, language, prompt_file, system_prompt,
-// cache). Throws InputError naming "teacher.<key>".
+// response_format, format_retries, samples_per_request, price, budget, mode,
+// completion_window, batch_retry, batch_poll_s, batch_poll_max_s, batch_max_lines,
+// batch_max_mb, timeout_s, connect_timeout_s, max_retries, backoff_initial_s, backoff_max_s,
+// ca_file, verify_tls, language, prompt_file, system_prompt, cache). Throws InputError
+// naming "teacher.<key>".
 OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
                                                  const std::string& base_dir);
 
@@ -90,6 +103,8 @@ class OpenAITeacher : public Teacher {
   std::optional<TeacherPrice> price() const override { return options_.price; }
   TeacherBudget budget() const override { return options_.budget; }
   void restore_format_state(const nlohmann::ordered_json& state) override;
+  void set_work_dir(const std::string& dir) override { work_dir_ = dir; }
+  std::string mode() const override { return options_.mode; }
 
   // The request body (property order kept: the schema's order guides a grammar) for
   // `messages` in the current response_format; seed + ordinal when a seed is set.
@@ -105,6 +120,17 @@ class OpenAITeacher : public Teacher {
   AnswerForm answer_form() const;
   // Moves to the form after `from` (if still current) after `error`; false when none is left.
   bool fall_back(std::size_t from, const HttpFatalError& error);
+  using Handle = std::function<void(std::size_t, const HttpOutcome&)>;
+  // teacher.mode batch: sends requests[pending[k]] (bodies[k], custom_id keys[pending[k]])
+  // as batches and hands each outcome to `handle`; false when a refusal of the response_format
+  // moved the teacher to the next form (what is not handled is to be rendered and sent again).
+  bool send_batch(const std::vector<std::size_t>& pending, const std::vector<std::string>& bodies,
+                  const std::vector<std::string>& keys, const Handle& handle,
+                  std::size_t format_sent, const std::atomic<bool>* cancel);
+  // teacher.mode files: writes the requests file, or reads the results file when it is there
+  // (throws TeacherResultsPending while it is not).
+  void send_files(const std::vector<std::size_t>& pending, const std::vector<std::string>& bodies,
+                  const std::vector<std::string>& keys, const Handle& handle);
 
   Task task_;
   OpenAITeacherOptions options_;
@@ -116,6 +142,8 @@ class OpenAITeacher : public Teacher {
   nlohmann::ordered_json fallbacks_ = nlohmann::ordered_json::array();
   std::unique_ptr<HttpClient> client_;
   std::unique_ptr<ResponseCache> cache_;
+  std::unique_ptr<BatchJournal> journal_;  // batch mode: the open batches, in the run store
+  std::string work_dir_;                   // files mode: the round's folder
   mutable std::mutex usage_mutex_;
   std::atomic<bool> usage_note_logged_{false};  // an unreadable usage is reported once a run
   TeacherUsage usage_;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -120,6 +121,20 @@ class Teacher {
   virtual std::optional<TeacherPrice> price() const { return std::nullopt; }
   // The run's spending limits (teacher.budget).
   virtual TeacherBudget budget() const { return {}; }
+  // How requests travel (teacher.mode): "online", "batch" or "files".
+  virtual std::string mode() const { return "online"; }
+  // The folder of the round being asked for: where teacher.mode files writes its requests
+  // and reads its results.
+  virtual void set_work_dir(const std::string& dir) { (void)dir; }
+};
+
+// teacher.mode files: the round's requests are written and wait for an offline runner; the
+// message says where they are, how to run them and where the results go. `run` stops with
+// exit code 4 and continues on --resume once the results are there.
+class TeacherResultsPending : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+  ~TeacherResultsPending() override;
 };
 
 // What a teacher may need besides its options.
