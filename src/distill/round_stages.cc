@@ -249,6 +249,13 @@ nlohmann::ordered_json round_record(RunState& s, const RoundWork& w) {
     r["teacher"]["response_format"] = format["response_format"];
     if (!format["fallbacks"].empty()) r["teacher"]["fallbacks"] = format["fallbacks"];
   }
+  if (const std::string mode = s.teacher->mode(); mode != "online") {
+    r["teacher"]["mode"] = mode;
+    const auto batches = s.teacher->batches();
+    r["teacher"]["batches"] = std::vector<std::string>(
+        batches.begin() + static_cast<std::ptrdiff_t>(std::min(w.batches_start, batches.size())),
+        batches.end());
+  }
   r["seconds"] = std::chrono::duration<double>(Clock::now() - w.start).count();
   if (c.protocol == "paper") r["leaks"] = true;
   if (s.teacher->simulated()) r["simulated"] = true;

@@ -134,6 +134,7 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
     fs::create_directories(w.dir);
     w.quota = s.quota();
     w.usage_start = s.teacher->usage();
+    w.batches_start = s.teacher->batches().size();
     const Weakness weakness = analyse_round_weakness(s, w);
     take_from_reservoir(s, w);
     draw_round_seeds(s, w, weakness);

@@ -99,6 +99,7 @@ struct RoundWork {
   std::size_t quota = 0;  // accepted samples this round may add
   std::size_t need = 0;   // quota minus what the reservoir gave: what the teacher is asked for
   TeacherUsage usage_start;
+  std::size_t batches_start = 0;  // teacher->batches() before the round
 
   // seeds: the labeled index of each first request's seed; requests: one per seed.
   std::vector<std::size_t> seeds;

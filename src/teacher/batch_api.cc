@@ -391,6 +391,7 @@ std::vector<BatchLineResult> run_batch(HttpClient& client, const std::vector<Bat
       std::size_t answered = 0, missing = 0;
       for (std::size_t k = 0; k < p.lines.size(); ++k) {
         out[p.lines[k]] = read.results[k];
+        out[p.lines[k]].batch_id = p.ticket.id;
         if (on_result) on_result(p.lines[k], out[p.lines[k]]);
         answered += read.results[k].state == BatchLineResult::State::kAnswered;
         missing += read.results[k].state == BatchLineResult::State::kMissing;

@@ -63,6 +63,15 @@ bool OpenAITeacher::send_batch(const std::vector<std::size_t>& pending,
         *client_, lines, o, journal_.get(), cancel, [&](std::size_t j, const BatchLineResult& r) {
           if (r.state == BatchLineResult::State::kAnswered) handle(pending[todo[j]], outcome_of(r, where));
         });
+    {
+      std::lock_guard lock(batches_mutex_);
+      for (const auto& r : results) {
+        if (!r.batch_id.empty() &&
+            std::find(batches_.begin(), batches_.end(), r.batch_id) == batches_.end()) {
+          batches_.push_back(r.batch_id);
+        }
+      }
+    }
     std::vector<std::size_t> again;
     for (std::size_t j = 0; j < results.size(); ++j) {
       const BatchLineResult& r = results[j];
@@ -217,9 +226,18 @@ void OpenAITeacher::send_files(const std::vector<std::size_t>& pending,
                                  listed(missing)));
   }
   spdlog::info("teacher: reading {} results from {}", ids.size(), results.string());
+  {
+    std::lock_guard lock(batches_mutex_);
+    batches_.push_back(results.filename().string());
+  }
   for (std::size_t j = 0; j < pending.size(); ++j) {
     handle(pending[j], outcome_of(read.results[j], results.string()));
   }
+}
+
+std::vector<std::string> OpenAITeacher::batches() const {
+  std::lock_guard lock(batches_mutex_);
+  return batches_;
 }
 
 }  // namespace weakdistill

@@ -44,6 +44,7 @@ struct BatchLineResult {
   nlohmann::json body;
   std::string error;
   bool retryable = true;
+  std::string batch_id;  // the batch that answered it (kAnswered, kFailed)
 };
 
 // Reads a results file (an output or error file of the Batch API, or `vllm run-batch`'s

@@ -105,6 +105,7 @@ class OpenAITeacher : public Teacher {
   void restore_format_state(const nlohmann::ordered_json& state) override;
   void set_work_dir(const std::string& dir) override { work_dir_ = dir; }
   std::string mode() const override { return options_.mode; }
+  std::vector<std::string> batches() const override;
 
   // The request body (property order kept: the schema's order guides a grammar) for
   // `messages` in the current response_format; seed + ordinal when a seed is set.
@@ -144,6 +145,8 @@ class OpenAITeacher : public Teacher {
   std::unique_ptr<ResponseCache> cache_;
   std::unique_ptr<BatchJournal> journal_;  // batch mode: the open batches, in the run store
   std::string work_dir_;                   // files mode: the round's folder
+  mutable std::mutex batches_mutex_;
+  std::vector<std::string> batches_;  // batch ids / result files read, in order
   mutable std::mutex usage_mutex_;
   std::atomic<bool> usage_note_logged_{false};  // an unreadable usage is reported once a run
   TeacherUsage usage_;

@@ -126,6 +126,8 @@ class Teacher {
   // The folder of the round being asked for: where teacher.mode files writes its requests
   // and reads its results.
   virtual void set_work_dir(const std::string& dir) { (void)dir; }
+  // The batches (teacher.mode batch) and result files (files) it has read from, in order.
+  virtual std::vector<std::string> batches() const { return {}; }
 };
 
 // teacher.mode files: the round's requests are written and wait for an offline runner; the
