@@ -30,6 +30,9 @@ std::string reservoir_section(const nlohmann::json& metrics);
 // status, the server's message, shortened), from the last round whose "teacher" has it. "" when
 // none has (an older run, or a teacher without one).
 std::string response_format_part(const nlohmann::json& metrics);
+// teacher.mode batch/files: the batches (or result files) of each round; and, for a run that
+// stopped at teacher.budget, what was reached and how to go on. Empty otherwise.
+std::string delivery_part(const nlohmann::json& metrics);
 
 // The advice for `n` truncated_in_reasoning rejections (raise teacher.max_tokens); "" for 0.
 std::string truncated_in_reasoning_advice(long long n);

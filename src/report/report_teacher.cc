@@ -221,6 +221,38 @@ std::string response_format_part(const json& metrics) {
   return out + "</table>\n";
 }
 
+std::string delivery_part(const json& metrics) {
+  std::string out;
+  std::string rows;
+  std::string mode;
+  for (const json& r : metrics.at("rounds")) {
+    const json& t = r.value("teacher", json());
+    if (!t.is_object() || !t.contains("mode") || !t["mode"].is_string()) continue;
+    mode = t["mode"].get<std::string>();
+    std::string batches;
+    for (const json& b : t.value("batches", json::array())) {
+      if (b.is_string()) batches += (batches.empty() ? "" : ", ") + html_escape(b.get<std::string>());
+    }
+    rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n", count(r, "round"),
+                        html_escape(mode), batches.empty() ? "–" : batches);
+  }
+  if (!rows.empty()) {
+    out += fmt::format(
+        "<h3>Batches</h3>\n<p>The teacher was asked through {} (teacher.mode): each round's "
+        "requests went as the batches or result files below.</p>\n<table><tr><th>round</th>"
+        "<th>mode</th><th>batches / result files</th></tr>\n{}</table>\n",
+        mode == "files" ? "batch files run offline" : "the Batch API", rows);
+  }
+  if (metrics.value("stop_reason", "") == "budget") {
+    out += fmt::format(
+        "<p class=\"worse\">The run stopped at its teacher budget: {}. Raise it and continue "
+        "with <code>weakdistill run --resume RUN_DIR --set teacher.budget.max_cost=…</code> "
+        "(or max_requests, max_tokens).</p>\n",
+        html_escape(string_or(metrics, "budget_reached", "a limit was reached")));
+  }
+  return out;
+}
+
 std::string truncated_in_reasoning_advice(long long n) {
   if (n <= 0) return "";
   return fmt::format(

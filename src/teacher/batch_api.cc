@@ -91,9 +91,12 @@ void read_batch_results(const std::string& text, const std::string& name,
         continue;
       }
       r.state = BatchLineResult::State::kFailed;
-      r.error = fmt::format("HTTP {}: {}", r.status,
-                            error_message(r.body.is_object() ? r.body.value("error", nlohmann::json())
-                                                             : nlohmann::json()));
+      std::string why = error_message(r.body.is_object() ? r.body.value("error", nlohmann::json())
+                                                         : nlohmann::json());
+      // vLLM's run-batch puts the reason of a refused line in "error", beside a response
+      // that has only the status.
+      if (why.empty()) why = error_message(error);
+      r.error = fmt::format("HTTP {}: {}", r.status, why);
       r.retryable = retryable_status(r.status);
     } else {
       r.state = BatchLineResult::State::kFailed;

@@ -341,5 +341,30 @@ TEST(ReportTeacher, CostAndSpendPerAcceptedSampleWhenTheRunHasThem) {
   EXPECT_THAT(html, HasSubstr("<td>–</td><td>–</td><td>–</td></tr>"));
 }
 
+TEST(ReportTeacher, BatchesPerRoundAndTheBudgetStopAreShown) {
+  TempDir dir;
+  make_run(dir, "classification", {0.5, 0.7, 0.6, 0.65}, false, false);
+  json m = read_metrics_file(dir);
+  m["rounds"][1]["teacher"]["mode"] = "batch";
+  m["rounds"][1]["teacher"]["batches"] = {"batch_a", "batch_<b>"};
+  m["rounds"][2]["teacher"]["mode"] = "batch";
+  m["rounds"][2]["teacher"]["batches"] = json::array();
+  m["stop_reason"] = "budget";
+  m["budget_reached"] = "max_cost 5 CNY (spent 5.02 CNY)";
+  write_metrics_file(dir, m);
+  const std::string html = write(dir);
+  EXPECT_THAT(html, HasSubstr("through the Batch API (teacher.mode)"));
+  EXPECT_THAT(html, HasSubstr("<tr><td>1</td><td>batch</td><td>batch_a, batch_&lt;b&gt;</td></tr>"));
+  EXPECT_THAT(html, HasSubstr("<tr><td>2</td><td>batch</td><td>–</td></tr>"));
+  EXPECT_THAT(html, Not(HasSubstr("<tr><td>3</td><td>batch</td>")));
+  EXPECT_THAT(html, HasSubstr("stopped at its teacher budget: max_cost 5 CNY (spent 5.02 CNY)"));
+}
+
+TEST(ReportTeacher, AnOnlineRunHasNoBatchesPart) {
+  TempDir dir;
+  make_run(dir, "classification", {0.5, 0.7, 0.6, 0.65}, false, false);
+  EXPECT_THAT(write(dir), Not(HasSubstr("<h3>Batches</h3>")));
+}
+
 }  // namespace
 }  // namespace weakdistill

@@ -31,10 +31,12 @@ TEST(BatchApi, ReadsResultsByCustomIdInAnyOrder) {
       R"({"id":"r3","custom_id":"c","response":null,"error":{"code":"batch_expired","message":"not done"}})"
       "\n"
       R"({"id":"r4","custom_id":"d","response":{"status_code":400,"body":{"error":{"message":"bad"}}},"error":null})"
+      "\n"
+      R"({"id":"r5","custom_id":"e","response":{"status_code":400,"request_id":"x","body":null},"error":"prompt too long"})"
       "\n";
   BatchResultsRead read;
-  read_batch_results(text, "out.jsonl", {"a", "b", "c", "d", "e"}, true, read);
-  ASSERT_EQ(read.results.size(), 5u);
+  read_batch_results(text, "out.jsonl", {"a", "b", "c", "d", "e", "f"}, true, read);
+  ASSERT_EQ(read.results.size(), 6u);
   EXPECT_EQ(read.results[0].state, State::kFailed);
   EXPECT_EQ(read.results[0].status, 429);
   EXPECT_TRUE(read.results[0].retryable);
@@ -46,7 +48,9 @@ TEST(BatchApi, ReadsResultsByCustomIdInAnyOrder) {
   EXPECT_TRUE(read.results[2].retryable);
   EXPECT_EQ(read.results[3].state, State::kFailed);
   EXPECT_FALSE(read.results[3].retryable);
-  EXPECT_EQ(read.results[4].state, State::kMissing);
+  EXPECT_EQ(read.results[4].state, State::kFailed);
+  EXPECT_EQ(read.results[4].error, "HTTP 400: prompt too long");
+  EXPECT_EQ(read.results[5].state, State::kMissing);
   EXPECT_EQ(read.unknown, std::vector<std::string>{"zz"});
 }
 
