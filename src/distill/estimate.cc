@@ -10,6 +10,7 @@
 #include "weakdistill/core/utf8.h"
 #include "weakdistill/distill/run_store.h"
 #include "weakdistill/teacher/openai_teacher.h"
+#include "weakdistill/text/token_counter.h"
 
 namespace weakdistill {
 namespace {
@@ -88,15 +89,21 @@ ojson estimate_teacher_spend(const RunConfig& c, const RunOptions& o) {
   low = std::ceil(low);
   const double high = expected * (1 + openai.format_retries());
 
-  // The first round's real prompts, over every seed the loop may draw.
+  // The first round's real prompts, over every seed the loop may draw, in tokens when the
+  // config names the teacher's tokenizer.
+  std::unique_ptr<TokenCounter> tokens;
+  if (!openai.tokenizer().empty()) tokens = TokenCounter::open(openai.tokenizer());
+  const auto size_of = [&](const std::string& text) {
+    return tokens ? tokens->count(text) : code_points(text);
+  };
   const std::size_t seeds =
       d.seed_from == "train" ? data.train.samples.size() : data.labeled.size();
   std::vector<double> prompt, answer;
   for (std::size_t i = 0; i < seeds; ++i) {
     std::size_t n = 0;
-    for (const auto& m : openai.request_messages(data.labeled[i])) n += code_points(m.content);
+    for (const auto& m : openai.request_messages(data.labeled[i])) n += size_of(m.content);
     prompt.push_back(static_cast<double>(n));
-    answer.push_back(static_cast<double>(code_points(reply_json(c.task, data.labeled[i]))));
+    answer.push_back(static_cast<double>(size_of(reply_json(c.task, data.labeled[i]))));
   }
   double prompt_mean = 0, answer_mean = 0;
   for (double p : prompt) prompt_mean += p;
@@ -110,7 +117,8 @@ ojson estimate_teacher_spend(const RunConfig& c, const RunOptions& o) {
   out["first_round"] = first_round;
   out["samples_per_request"] = openai.samples_per_request();
   out["response_format"] = openai.response_format();
-  out["unit"] = "characters";
+  out["unit"] = tokens ? "tokens" : "characters";
+  if (tokens) out["tokenizer"] = tokens->description();
   out["requests"] = triple(low, expected, high);
   out["prompt_per_request"] =
       triple(percentile(prompt, 0.1), prompt_mean, percentile(prompt, 0.9));
@@ -147,9 +155,14 @@ std::string format_estimate(const ojson& e) {
   }
   std::string out = fmt::format(
       "teacher estimate: {} round(s) from round {}, {} sample(s) a request, response_format {}; "
-      "sizes in characters (no tokenizer); completion per request from {}\n",
+      "{}; completion per request from {}\n",
       e["rounds"].get<int>(), e["first_round"].get<int>(), e["samples_per_request"].get<int>(),
-      e["response_format"].get<std::string>(), e["completion_from"].get<std::string>());
+      e["response_format"].get<std::string>(),
+      e.contains("tokenizer")
+          ? "sizes in tokens of " + e["tokenizer"].get<std::string>() +
+                " (the chat template's few tokens a message are not counted)"
+          : std::string("sizes in characters (set teacher.tokenizer to count tokens)"),
+      e["completion_from"].get<std::string>());
   out += fmt::format("{:<26}{:>14}{:>14}{:>14}\n", "", "low", "expected", "high");
   const auto row = [&](const std::string& name, const ojson& t, const char* format) {
     out += fmt::format("{:<26}", name);

@@ -100,7 +100,16 @@ OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
   r.get("batch_max_lines", max_lines);
   double max_mb = static_cast<double>(o.batch.max_bytes) / (1024.0 * 1024.0);
   r.get("batch_max_mb", max_mb);
+  r.get("tokenizer", o.tokenizer);
   r.finish();
+  if (!o.tokenizer.empty()) {
+    std::filesystem::path p(o.tokenizer);
+    if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
+    if (!std::filesystem::exists(p)) {
+      r.fail("tokenizer", "no such folder or file: " + p.string());
+    }
+    o.tokenizer = p.string();
+  }
   if (o.mode != "online" && o.mode != "batch" && o.mode != "files") {
     r.fail("mode", "must be online, batch or files");
   }

@@ -14,6 +14,7 @@
 #include "support/run_folder.h"
 #include "support/synthetic.h"
 #include "support/temp_dir.h"
+#include "weakdistill/core/utf8.h"
 #include "weakdistill/distill/run_store.h"
 
 namespace weakdistill {
@@ -482,6 +483,49 @@ TEST_F(TeacherFeatures, TheEstimateSendsNothingAndComesWithinTenPercent) {
             m["rounds"][r]["teacher"]["completion_tokens"].get<double>();
   }
   EXPECT_NEAR(expected, used, 0.1 * used) << estimate.out;
+}
+
+// With teacher.tokenizer the estimate counts tokens. A byte-level BPE without merges makes one
+// token of each UTF-8 byte, so the prompt per request must be the prompts' mean byte count,
+// measured here on what a run then sent.
+TEST_F(TeacherFeatures, TheEstimateCountsTokensWithTheTeachersTokenizer) {
+  const nlohmann::json tokenizer = {
+      {"model", {{"type", "BPE"}, {"vocab", nlohmann::json::object()}, {"merges", nlohmann::json::array()}}},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}}};
+  dir.write("tok/tokenizer.json", tokenizer.dump());
+  FakeOpenAIServer server;
+  server.set_responder(testing::responder);
+  const std::string c = config(server, ", tokenizer: " + dir.file("tok"));
+  const auto estimate = run_cli("run '" + c + "' --run-dir '" + dir.file("never") + "' --estimate");
+  ASSERT_EQ(estimate.code, 0) << estimate.err;
+  EXPECT_THAT(estimate.out, HasSubstr("sizes in tokens of byte-level BPE (tokenizer.json"));
+  double low = 0, expected = 0, high = 0;
+  std::istringstream rows(estimate.out);
+  for (std::string line; std::getline(rows, line);) {
+    if (line.rfind("prompt / request", 0) == 0) {
+      std::istringstream(line.substr(16)) >> low >> expected >> high;
+    }
+  }
+  const auto r = run_cli("run '" + c + "' --run-dir '" + dir.file("run") + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  double bytes = 0, chars = 0;
+  for (const auto& body : server.bodies()) {
+    for (const auto& m : body["messages"]) {
+      const std::string content = m["content"];
+      bytes += static_cast<double>(content.size());
+      chars += static_cast<double>(utf8::length(content));
+    }
+  }
+  bytes /= static_cast<double>(server.bodies().size());
+  chars /= static_cast<double>(server.bodies().size());
+  // The estimate's mean is over every seed the loop may draw, the run's over those it drew.
+  EXPECT_NEAR(expected, bytes, 0.05 * bytes) << estimate.out;
+  EXPECT_GT(expected, 1.5 * chars)
+      << "Chinese prompts have about 3 bytes a character: tokens, not characters, were counted";
+  const auto bad = run_cli("run '" + config(server, ", tokenizer: " + dir.file("nope")) +
+                           "' --estimate");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("teacher.tokenizer: no such folder or file"));
 }
 
 }  // namespace

@@ -27,8 +27,9 @@ class TempDir {
 
   // The path of `name` inside the folder.
   std::string file(const std::string& name) const { return (path_ / name).string(); }
-  // Writes `content` to `name` and returns its path.
+  // Writes `content` to `name` (making its folders) and returns its path.
   std::string write(const std::string& name, const std::string& content) const {
+    std::filesystem::create_directories(std::filesystem::path(file(name)).parent_path());
     std::ofstream out(file(name), std::ios::binary);
     out << content;
     return file(name);

@@ -13,8 +13,9 @@ namespace weakdistill {
 
 // The estimate for `config` (a new run), or for the run in options.run_dir when
 // options.resume (its committed rounds count as done, and their mean completion per paid
-// request becomes the expected one). Sizes are in characters (Unicode code points) of the
-// rendered prompts and replies: no tokenizer is loaded. The model:
+// request becomes the expected one). Sizes are in tokens of teacher.tokenizer when the config
+// names one (text/token_counter.h), else in characters (Unicode code points) of the rendered
+// prompts and replies. The model:
 //   rounds      from max_rounds, patience aside, cut by max_train;
 //   requests    low: every sample usable (with the reservoir on, each round's over-quota
 //               samples fill the next one: per_round / k a round); expected: what the loop

@@ -64,13 +64,16 @@ struct OpenAITeacherOptions {
   // batch: lines that failed or never came back are asked again "online" or in a follow-up
   // "batch" (at most 2 follow-ups; what still fails is a failed request).
   std::string batch_retry = "online";
+  // A tokenizer folder (tokenizer.json or vocab.txt) of the teacher's model: `run --estimate`
+  // then counts tokens, not characters (text/token_counter.h). Not used to send.
+  std::string tokenizer;
 };
 
 // Reads the `teacher` section of kind openai (keys: kind, base_url (string or
 // list), model, api_key_env, concurrency, temperature, top_p, max_tokens, seed,
 // response_format, format_retries, samples_per_request, price, budget, mode,
 // completion_window, batch_retry, batch_poll_s, batch_poll_max_s, batch_max_lines,
-// batch_max_mb, timeout_s, connect_timeout_s, max_retries, backoff_initial_s, backoff_max_s,
+// batch_max_mb, tokenizer, timeout_s, connect_timeout_s, max_retries, backoff_initial_s, backoff_max_s,
 // ca_file, verify_tls, language, prompt_file, system_prompt, cache). Throws InputError
 // naming "teacher.<key>".
 OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
@@ -116,6 +119,8 @@ class OpenAITeacher : public Teacher {
   // The current response_format ("json_schema", "json_object" or "text").
   std::string response_format() const;
   const PromptTemplate& prompt() const { return prompt_; }
+  // teacher.tokenizer, resolved ("" when not set).
+  const std::string& tokenizer() const { return options_.tokenizer; }
 
  private:
   AnswerForm answer_form() const;
