@@ -26,6 +26,18 @@ namespace weakdistill {
 
 HttpFatalError::~HttpFatalError() = default;
 
+bool sleep_unless_cancelled(double seconds, const std::atomic<bool>* cancel) {
+  using Clock = std::chrono::steady_clock;
+  const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(seconds));
+  while (Clock::now() < until) {
+    if (cancel != nullptr && cancel->load()) return false;
+    const Clock::duration left = until - Clock::now();
+    std::this_thread::sleep_for(std::min<Clock::duration>(left, std::chrono::milliseconds(20)));
+  }
+  return cancel == nullptr || !cancel->load();
+}
+
 void read_http_options(OptionReader& r, HttpOptions& o) {
   r.get("base_url", o.base_urls);
   r.get("api_key_env", o.api_key_env);
@@ -266,17 +278,6 @@ std::string HttpClient::redact(std::string text) const { return redact_key(impl_
 
 namespace {
 
-// Sleeps `seconds`, waking early (returning false) when `cancel` becomes true.
-bool interruptible_sleep(double seconds, const std::atomic<bool>* cancel) {
-  const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(seconds));
-  while (Clock::now() < until) {
-    if (cancel != nullptr && cancel->load()) return false;
-    const Clock::duration left = until - Clock::now();
-    std::this_thread::sleep_for(std::min<Clock::duration>(left, std::chrono::milliseconds(50)));
-  }
-  return cancel == nullptr || !cancel->load();
-}
 
 std::string fatal_advice(int status, const HttpOptions& o) {
   switch (status) {
@@ -431,7 +432,7 @@ HttpOutcome HttpClient::Impl::request(const std::string& path, const Send& send,
         jitter_uniform(std::min(o.backoff_max_s, o.backoff_initial_s * std::pow(2.0, attempt)));
     if (retry_after > wait) wait = std::min(retry_after, o.backoff_max_s);
     spdlog::debug("{}; retry {} of {} in {:.2f} s", out.error, attempt + 1, o.max_retries, wait);
-    if (!interruptible_sleep(wait, cancel)) {
+    if (!sleep_unless_cancelled(wait, cancel)) {
       out.error = "cancelled";
       return out;
     }

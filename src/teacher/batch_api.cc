@@ -203,17 +203,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Sleeps `seconds`, waking early (false) when `cancel` becomes true.
-bool wait_for(double seconds, const std::atomic<bool>* cancel) {
-  const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(seconds));
-  while (Clock::now() < until) {
-    if (cancel != nullptr && cancel->load()) return false;
-    std::this_thread::sleep_for(
-        std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(20)));
-  }
-  return cancel == nullptr || !cancel->load();
-}
 
 bool cancelled(const std::atomic<bool>* cancel) { return cancel != nullptr && cancel->load(); }
 
@@ -360,7 +349,7 @@ std::vector<BatchLineResult> run_batch(HttpClient& client, const std::vector<Bat
         "{} · failed {} · {}", status.empty() ? "submitted" : status, failed,
         human_duration(std::chrono::duration<double>(Clock::now() - start).count())));
     if (open == 0 || cancelled(cancel)) break;
-    if (!wait_for(wait, cancel)) break;
+    if (!sleep_unless_cancelled(wait, cancel)) break;
     wait = std::min(o.poll_max_s, std::max(wait * 1.5, 1e-3));
     for (Polled& p : batches) {
       if (p.ended) continue;

@@ -32,20 +32,6 @@ std::string numbered(const char* prefix, uint64_t number) {
   return buffer;
 }
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 HttpResponse invalid(const std::string& message, const json& param = nullptr) {
   return error_response(400, message, "invalid_request_error", nullptr, param);
 }

@@ -26,20 +26,6 @@ constexpr std::size_t kMaxBodyBytes = 64 * 1024 * 1024;
 // What a multipart upload may add around its file, on top of options.batch_file_max_bytes.
 constexpr std::size_t kMultipartOverheadBytes = 64 * 1024;
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 const char* reason_phrase(int status) {
   switch (status) {
     case 100:
@@ -213,6 +199,20 @@ bool FakeOpenAIServer::Impl::read_request(int fd, std::string& buffer, HttpReque
   request.body = buffer.substr(body_start, content_length);
   buffer.erase(0, body_start + content_length);
   return true;
+}
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
 }
 
 }  // namespace weakdistill::testing

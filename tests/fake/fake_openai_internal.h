@@ -232,4 +232,9 @@ struct FakeOpenAIServer::Impl {
   uint64_t next_batch_request_id = 1;
 };
 
+// ASCII lower-casing (header names) and trimming of spaces and tabs, for the HTTP and
+// multipart parsers.
+std::string lowercase(std::string_view text);
+std::string_view trim(std::string_view text);
+
 }  // namespace weakdistill::testing

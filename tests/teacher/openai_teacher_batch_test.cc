@@ -231,6 +231,35 @@ TEST(OpenAITeacherBatch, ARefusedResponseFormatFallsBackAsOnline) {
   EXPECT_EQ(teacher.format_state()["fallbacks"].size(), 1u);
 }
 
+TEST(OpenAITeacherBatch, TheBatchEndpointsAreRetriedLikeChat) {
+  FakeOpenAIServer server;
+  // The upload, the creation and a poll each meet a 503 or 429 first.
+  server.push_batch_fault(testing::Fault::status_code(503));
+  server.push_batch_fault(testing::Fault::status_code(429, 0));
+  const auto seeds = many_seeds(3);
+  OpenAITeacher teacher(Task::kClassification,
+                        read_openai_teacher_options(batch_section(server), "."), "");
+  const auto gens = teacher.generate(requests_for(seeds), {}, nullptr);
+  for (const auto& g : gens) EXPECT_TRUE(g.ok) << g.error;
+  EXPECT_EQ(server.summary()["batches_created"], 1);
+  EXPECT_EQ(server.summary()["files_uploaded"], 1);
+  EXPECT_EQ(server.summary()["faults"], 2);
+}
+
+TEST(OpenAITeacherBatch, ARefusedUploadStopsWithTheServersMessage) {
+  FakeOpenAIServer server;
+  server.push_batch_fault(testing::Fault::status_code(401));
+  const auto seeds = many_seeds(2);
+  OpenAITeacher teacher(Task::kClassification,
+                        read_openai_teacher_options(batch_section(server), "."), "");
+  try {
+    teacher.generate(requests_for(seeds), {}, nullptr);
+    FAIL() << "expected HttpFatalError";
+  } catch (const HttpFatalError& e) {
+    EXPECT_EQ(e.status(), 401);
+  }
+}
+
 TEST(OpenAITeacherBatch, BadModeAndBatchOptionsAreRefused) {
   FakeOpenAIServer server;
   for (const auto& [key, value, message] :

@@ -70,6 +70,10 @@ struct HttpOutcome {
 
 class OptionReader;
 
+// Sleeps `seconds`, waking early (and returning false) when `cancel` becomes true; checks it
+// every 20 ms. For retry backoffs and polls.
+bool sleep_unless_cancelled(double seconds, const std::atomic<bool>* cancel);
+
 // Reads the transport keys shared by every endpoint section (base_url as a
 // string or list, api_key_env, concurrency, timeout_s, connect_timeout_s,
 // max_retries, backoff_initial_s, backoff_max_s, ca_file, verify_tls) into `o`;
