@@ -10,12 +10,15 @@ namespace weakdistill {
 namespace {
 
 std::atomic<bool> g_enabled{true};
+std::atomic<int> g_mutes{0};
 constexpr double kPlainInterval = 10.0;  // seconds between plain lines
 constexpr double kTtyInterval = 0.1;     // seconds between bar redraws
 
 }  // namespace
 
 void Progress::set_enabled(bool enabled) { g_enabled = enabled; }
+Progress::Mute::Mute() { ++g_mutes; }
+Progress::Mute::~Mute() { --g_mutes; }
 bool Progress::enabled() { return g_enabled; }
 
 std::string human_count(double n) {
@@ -39,7 +42,8 @@ Progress::Progress(std::string label, std::size_t total, std::string unit)
       total_(total),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_),
-      tty_(::isatty(STDERR_FILENO) != 0) {}
+      tty_(::isatty(STDERR_FILENO) != 0),
+      muted_(g_mutes.load() > 0) {}
 
 Progress::~Progress() { finish(); }
 
@@ -63,7 +67,7 @@ void Progress::finish() {
 }
 
 void Progress::draw(bool final) {
-  if (!g_enabled) return;
+  if (!g_enabled || muted_) return;
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0;

@@ -130,7 +130,26 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     r.get("max_train", t.max_train);
     r.get("test_each_round", t.test_each_round);
     r.get("reservoir", t.reservoir);
+    r.get("weakness", t.weakness);
+    r.get("cv_folds", t.cv_folds);
+    if (r.has("cv_student")) {
+      if (!distill["cv_student"].is_object()) r.fail("cv_student", "expected a mapping of student options");
+      t.cv_student = distill["cv_student"];
+    }
+    r.get("allocation", t.allocation);
+    r.get("schedule", t.schedule);
     r.finish();
+    if (t.weakness != "in_sample" && t.weakness != "cv") r.fail("weakness", "must be in_sample or cv");
+    if (t.cv_folds < 2 || t.cv_folds > 100) r.fail("cv_folds", "must be in 2..100");
+    if (t.allocation != "global" && t.allocation != "per_label") {
+      r.fail("allocation", "must be global or per_label");
+    }
+    if (t.allocation == "per_label" && c.task == Task::kSummarization) {
+      r.fail("allocation", "per_label needs labels: classification or ner");
+    }
+    if (t.schedule != "iterative" && t.schedule != "one_shot") {
+      r.fail("schedule", "must be iterative or one_shot");
+    }
     if (t.per_round < 1) r.fail("per_round", "must be at least 1");
     if (!(t.oversample >= 1 && t.oversample <= 100)) r.fail("oversample", "must be in [1, 100]");
     if (!(t.tau > 0 && std::isfinite(t.tau))) r.fail("tau", "must be a positive number");
@@ -190,7 +209,12 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
                   {"min_char_overlap", t.min_char_overlap},
                   {"max_train", t.max_train},
                   {"test_each_round", t.test_each_round},
-                  {"reservoir", t.reservoir}};
+                  {"reservoir", t.reservoir},
+                  {"weakness", t.weakness},
+                  {"cv_folds", t.cv_folds},
+                  {"cv_student", t.cv_student},
+                  {"allocation", t.allocation},
+                  {"schedule", t.schedule}};
   if (!c.run_dir.empty()) o["run_dir"] = c.run_dir;
   return c;
 }

@@ -72,8 +72,8 @@ ojson estimate_teacher_spend(const RunConfig& c, const RunOptions& o) {
   const int first_round = std::max(1, done_rounds);
   // Each round's quota: per_round, or what max_train still lets in.
   std::vector<std::size_t> quotas;
-  for (int r = first_round; r <= d.max_rounds; ++r) {
-    std::size_t q = d.per_round;
+  for (int r = first_round; r <= d.rounds_limit(); ++r) {
+    std::size_t q = d.round_quota();
     if (d.max_train != 0) q = size >= d.max_train ? 0 : std::min(q, d.max_train - size);
     if (q == 0) break;
     quotas.push_back(q);

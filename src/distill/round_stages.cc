@@ -14,49 +14,6 @@
 
 namespace weakdistill::distill_internal {
 
-Weakness analyse_round_weakness(RunState& s, const RoundWork& w) {
-  const RunConfig& c = s.c;
-  const std::vector<Prediction> preds = s.student->predict(s.data.labeled);
-  WeaknessOptions wopt;
-  wopt.tau = c.distill.tau;
-  wopt.soft_classification = c.distill.soft_h;
-  wopt.uniform = c.distill.seeds == "uniform";
-  Weakness weak = analyse_weakness(c.task, s.data.labeled, preds, wopt);
-  const std::size_t n_train = s.data.train.samples.size();
-  if (c.distill.seed_from == "train") {
-    // dev is analysed and reported, never imitated (draw_seeds needs no normalisation).
-    for (std::size_t i = n_train; i < weak.p.size(); ++i) weak.p[i] = 0;
-  }
-  std::vector<nlohmann::ordered_json> lines;
-  for (std::size_t i = 0; i < s.data.labeled.size(); ++i) {
-    lines.push_back({{"index", i},
-                     {"set", i < n_train ? "train" : "dev"},
-                     {"text", s.data.labeled[i].text},
-                     {"h", weak.h[i]},
-                     {"error_value", weak.error_value[i]},
-                     {"p", weak.p[i]}});
-  }
-  write_lines(w.dir / "weakness.jsonl", lines);
-  return weak;
-}
-
-void draw_round_seeds(const RunState& s, RoundWork& w, const Weakness& weakness) {
-  const DistillConfig& d = s.c.distill;
-  Rng rng(stream_seed(d.seed, static_cast<std::uint64_t>(w.round)));
-  // oversample × what the round still needs (per_round, or what distill.max_train still lets
-  // in, less what the reservoir gave).
-  // A request asks for teacher.samples_per_request samples: as many requests as that needs.
-  const auto samples =
-      static_cast<std::size_t>(std::llround(d.oversample * static_cast<double>(w.need)));
-  const auto k = static_cast<std::size_t>(std::max(1, s.teacher->samples_per_request()));
-  const std::size_t n = (samples + k - 1) / k;
-  w.seeds = draw_seeds(weakness.p, n, rng);
-  w.requests.clear();
-  for (std::size_t i = 0; i < w.seeds.size(); ++i) {
-    w.requests.push_back({&s.data.labeled[w.seeds[i]], ordinal_of(w.round, i)});
-  }
-}
-
 EmbeddingMatrix comparison_set(const RunState& s,
                                const std::vector<const std::vector<float>*>& extra) {
   const EmbeddingMatrix& labeled = s.labeled_vectors;
@@ -256,8 +213,18 @@ nlohmann::ordered_json round_record(RunState& s, const RoundWork& w) {
         batches.begin() + static_cast<std::ptrdiff_t>(std::min(w.batches_start, batches.size())),
         batches.end());
   }
+  const DistillConfig& d = c.distill;
+  if (d.weakness != "in_sample" || d.allocation != "global" || d.schedule != "iterative") {
+    r["weakness"] = {{"method", d.weakness}, {"allocation", d.allocation}, {"schedule", d.schedule}};
+    if (d.weakness == "cv") {
+      r["weakness"]["cv_folds"] = d.cv_folds;
+      r["weakness"]["cv_seconds"] = w.cv_seconds;
+    }
+    if (!w.allocation.empty()) r["weakness"]["requests_per_label"] = w.allocation;
+  }
   r["seconds"] = std::chrono::duration<double>(Clock::now() - w.start).count();
   if (c.protocol == "paper") r["leaks"] = true;
+  if (dev_is_optimistic(c)) r["dev_optimistic"] = true;
   if (s.teacher->simulated()) r["simulated"] = true;
   return r;
 }

@@ -2,14 +2,22 @@
 // Each reads what the earlier stages put in the RoundWork and adds its own part.
 #pragma once
 
+#include <map>
+
 #include "run_state.h"
 #include "weakdistill/distill/weakness.h"
 
 namespace weakdistill::distill_internal {
 
-// 1. Weakness: the last round's student on train ∪ dev, h(x), error values and seed
-// probabilities (dev's set to 0 under seed_from: train); writes rounds/NN/weakness.jsonl.
-Weakness analyse_round_weakness(RunState& s, const RoundWork& w);
+// 1. Weakness (round_weakness.cc): the last round's student on train ∪ dev, or under
+// distill.weakness cv the fold students on the training samples (each trained on the other
+// folds plus every accepted sample); h(x), error values and seed probabilities (dev's set to 0
+// under seed_from: train); writes rounds/NN/weakness.jsonl.
+Weakness analyse_round_weakness(RunState& s, RoundWork& w);
+// distill.weakness cv against the data: cv_folds at most the smallest label's (or, for ner and
+// summarization, the training set's) count. Throws InputError naming distill.cv_folds.
+void check_weakness_config(const RunConfig& c, const std::vector<Sample>& train);
+
 
 // 2. Reservoir (round_reservoir.cc): the candidates earlier rounds had no room for are
 // checked again (copies, then diversity against the grown labeled set, with the vectors they
@@ -17,8 +25,10 @@ Weakness analyse_round_weakness(RunState& s, const RoundWork& w);
 // does is dropped. Sets `need`, the rest of the quota. A no-op under distill.reservoir off.
 void take_from_reservoir(RunState& s, RoundWork& w);
 
-// 3. Seeds: oversample × need samples asked for, in requests of teacher.samples_per_request
-// samples each; each request's seed drawn by its probability.
+// 3. Seeds (round_weakness.cc): oversample × need samples asked for, in requests of
+// teacher.samples_per_request samples each; each request's seed drawn by its probability, over
+// every eligible sample (allocation global) or within the label the request was allotted to
+// (per_label: w.allocation).
 void draw_round_seeds(const RunState& s, RoundWork& w, const Weakness& weakness);
 
 // 4. Teacher (round_teacher.cc): asks for every request (the cache answers what it holds),

@@ -51,12 +51,14 @@ nlohmann::ordered_json finish_run(RunState& s) {
   m["task"] = std::string(task_name(c.task));
   m["protocol"] = c.protocol;
   if (c.protocol == "paper") m["leaks"] = "dev is the test set: the test figure is not held out";
+  if (dev_is_optimistic(c)) m["dev_optimistic"] = kDevOptimistic;
   m["teacher_kind"] = s.teacher->kind();
   m["simulated"] = s.teacher->simulated();
   m["best_round"] = s.best.best_round;
   m["stop_reason"] = !s.budget_stop.empty()                      ? "budget"
                      : s.teacher_exhausted                        ? "teacher_exhausted"
                      : s.quota() == 0                           ? "max_train"
+                     : c.distill.schedule == "one_shot"         ? "one_shot"
                      : s.best.since_best >= c.distill.patience  ? "patience"
                                                                 : "max_rounds";
   if (!s.budget_stop.empty()) m["budget_reached"] = s.budget_stop;
@@ -121,7 +123,8 @@ nlohmann::ordered_json run_distillation(const RunConfig& c, const RunOptions& o)
                  s.data.train.samples.size() + s.accepted.size(), c.distill.max_train);
   }
   for (int round = static_cast<int>(s.rounds.size());
-       round <= c.distill.max_rounds && s.best.since_best < c.distill.patience && s.quota() > 0;
+       round <= c.distill.rounds_limit() && s.best.since_best < c.distill.patience &&
+       s.quota() > 0;
        ++round) {
     if (auto why = budget_reached(s.teacher->budget(), spent_by_rounds(s), s.teacher->price());
         !why.empty()) {

@@ -48,7 +48,7 @@ std::optional<nlohmann::ordered_json> finished_metrics(const RunConfig& c,
   const BestSoFar b = best_so_far(rounds);
   const int next_round = static_cast<int>(rounds.size());
   const std::size_t train_size = rounds.back().value("train_size", std::size_t{0});
-  const bool done = next_round > c.distill.max_rounds || b.since_best >= c.distill.patience ||
+  const bool done = next_round > c.distill.rounds_limit() || b.since_best >= c.distill.patience ||
                     (c.distill.max_train != 0 && train_size >= c.distill.max_train) ||
                     metrics["stop_reason"] == "teacher_exhausted";
   if (!done) return std::nullopt;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "round_stages.h"
 #include "run_state.h"
 #include "weakdistill/core/atomic_file.h"
 #include "weakdistill/core/error.h"
@@ -96,25 +97,23 @@ void RunState::check_cancel(const std::string& where) const {
 
 std::size_t RunState::quota() const {
   const DistillConfig& d = c.distill;
-  if (d.max_train == 0) return d.per_round;
+  if (d.max_train == 0) return d.round_quota();
   const std::size_t have = data.train.samples.size() + accepted.size();
-  return have >= d.max_train ? 0 : std::min(d.per_round, d.max_train - have);
+  return have >= d.max_train ? 0 : std::min(d.round_quota(), d.max_train - have);
 }
 
 void RunState::train_student(int round, const std::vector<Sample>& train_set) {
   spdlog::info("round {}: training {} on {} samples", round, c.student_kind, train_set.size());
   student = make_student(c.task, c.student_kind, c.student);
-  // The student's own per-epoch bars would bury the round lines: one line per round instead.
-  const bool was_enabled = Progress::enabled();
-  Progress::set_enabled(false);
+  // One bar for the stage; the student's own per-epoch bars would bury the round lines.
+  Progress progress(fmt::format("round {} training", round), 1, "trainings");
+  progress.set_note(fmt::format("{} on {} samples", c.student_kind, train_set.size()));
   failpoint("training");
-  try {
+  {
+    Progress::Mute mute;
     student->train(train_set, data.dev.samples);
-  } catch (...) {
-    Progress::set_enabled(was_enabled);
-    throw;
   }
-  Progress::set_enabled(was_enabled);
+  progress.advance(1);
 }
 
 namespace {
@@ -169,6 +168,10 @@ void open_run(RunState& s) {
   s.dir = fs::path(s.o.run_dir);
   // Everything that can be wrong with the input is found before the folder exists.
   s.data = load_data(c);
+  check_weakness_config(c, s.data.train.samples);
+  if (c.distill.weakness == "cv") {
+    s.cv_folds = assign_cv_folds(c.task, s.data.train.samples, c.distill.cv_folds, c.distill.seed);
+  }
   if (!s.o.resume && fs::exists(s.dir) && !fs::is_empty(s.dir)) {
     throw InputError(
         fmt::format("run folder {} exists; continue it with --resume {} or choose "
@@ -208,6 +211,7 @@ void open_run(RunState& s) {
   if (c.protocol == "paper") {
     spdlog::warn("protocol paper: dev is the test set, so the reported test figure LEAKS");
   }
+  if (dev_is_optimistic(c)) spdlog::warn("{}", kDevOptimistic);
   s.verifier = std::make_unique<Verifier>(c.task, s.data.labeled,
                                           VerifyOptions{c.distill.min_char_overlap});
   s.labeled_vectors = s.embedder->embed(labeled_texts);

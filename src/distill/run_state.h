@@ -6,6 +6,8 @@
 // A feature joins the stage it belongs to; run.cc only sequences them.
 #pragma once
 
+#include <map>
+
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
@@ -70,6 +72,7 @@ struct RunState {
   bool teacher_exhausted = false;
   // The teacher.budget limit that stopped the run ("max_cost 5 USD (spent 5.01 USD)"), or "".
   std::string budget_stop;
+  std::vector<int> cv_folds;  // distill.weakness cv: each training sample's fold
 
   // rounds/NN, and the round's saved student (kept until the next round commits, or while best).
   fs::path round_dir(int round) const;
@@ -104,6 +107,8 @@ struct RoundWork {
   // seeds: the labeled index of each first request's seed; requests: one per seed.
   std::vector<std::size_t> seeds;
   std::vector<GenerationRequest> requests;
+  std::map<std::string, std::size_t> allocation;  // per_label: requests allotted to each label
+  double cv_seconds = 0;  // weakness cv: the fold students' training and prediction
   std::vector<Attempt> attempts;  // first asks, then re-asks (teacher.format_retries)
   // One record per sample of each reply (one for a reply without any), then one per
   // reservoir entry taken or dropped this round. `candidates` and `vectors` run parallel:
@@ -124,6 +129,16 @@ struct RoundWork {
 };
 
 // Helpers the stages share.
+// seed_from train_dev under protocol clean: generated samples imitate dev samples, so dev
+// (which picks the best round and stops the run) reads high. Said in the log, metrics.json and
+// the report. (Under protocol paper the LEAKS banner says more.)
+inline bool dev_is_optimistic(const RunConfig& c) {
+  return c.protocol == "clean" && c.distill.seed_from == "train_dev";
+}
+inline constexpr const char* kDevOptimistic =
+    "seeds may be dev samples (distill.seed_from train_dev): generated samples imitate them, so "
+    "dev figures and the best round chosen on dev are optimistic; test stays held out "
+    "(distill.seed_from train keeps dev out)";
 // An augmented.jsonl line: the sample, its seed (id, else index in train ∪ dev), the round that
 // accepted it, its diversity (null when not judged) and, for a reservoir sample, the round
 // that generated it.

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <stdexcept>
 #include <string>
 
+#include "weakdistill/core/random.h"
 #include "weakdistill/eval/classification_metrics.h"
 #include "weakdistill/eval/ner_metrics.h"
 #include "weakdistill/eval/summarization_metrics.h"
@@ -109,6 +111,72 @@ std::vector<std::size_t> draw_seeds(const std::vector<double>& p, std::size_t n,
     seeds[k] = std::min(i, last_positive);
   }
   return seeds;
+}
+
+std::vector<std::string> allocation_groups(Task task, const Sample& s) {
+  if (task == Task::kClassification) return {s.label};
+  std::vector<std::string> out;
+  for (const auto& e : s.entities) {
+    if (std::find(out.begin(), out.end(), e.type) == out.end()) out.push_back(e.type);
+  }
+  if (out.empty()) out.push_back("(none)");
+  return out;
+}
+
+std::vector<int> assign_cv_folds(Task task, const std::vector<Sample>& train, int k,
+                                 std::uint64_t seed) {
+  std::vector<int> folds(train.size(), 0);
+  // Stratified for classification: each label's samples dealt round-robin over the folds
+  // after a shuffle, continuing where the last label stopped so fold sizes stay even.
+  std::map<std::string, std::vector<std::size_t>> by_group;
+  for (std::size_t i = 0; i < train.size(); ++i) {
+    by_group[task == Task::kClassification ? train[i].label : std::string()].push_back(i);
+  }
+  Rng rng(stream_seed(seed, 0xc5f01d5ULL));
+  int next = 0;
+  for (auto& [group, indices] : by_group) {
+    for (std::size_t i = indices.size(); i > 1; --i) {
+      const auto j = static_cast<std::size_t>(rng.uniform() * static_cast<double>(i));
+      std::swap(indices[i - 1], indices[std::min(j, i - 1)]);
+    }
+    for (std::size_t i : indices) {
+      folds[i] = next;
+      next = (next + 1) % k;
+    }
+  }
+  return folds;
+}
+
+std::map<std::string, std::size_t> allocate_per_label(const std::vector<std::string>& groups,
+                                                      const std::vector<double>& mass,
+                                                      std::size_t n) {
+  std::map<std::string, std::size_t> out;
+  const std::size_t g = groups.size();
+  if (g == 0) return out;
+  // A floor of half an even share (at least 1 while n allows), the rest by error mass
+  // (largest remainders, ties to the earlier group).
+  const std::size_t floor = std::min(n / g, std::max<std::size_t>(1, n / (2 * g)));
+  double total = 0;
+  for (double m : mass) total += m;
+  std::size_t left = n - floor * g;
+  std::vector<std::size_t> share(g, floor);
+  std::vector<std::pair<double, std::size_t>> remainders;
+  std::size_t given = 0;
+  for (std::size_t i = 0; i < g; ++i) {
+    const double exact = total > 0 ? static_cast<double>(left) * mass[i] / total
+                                   : static_cast<double>(left) / static_cast<double>(g);
+    const auto whole = static_cast<std::size_t>(std::floor(exact));
+    share[i] += whole;
+    given += whole;
+    remainders.emplace_back(exact - static_cast<double>(whole), i);
+  }
+  std::stable_sort(remainders.begin(), remainders.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (std::size_t r = 0; given < left && r < remainders.size(); ++r, ++given) {
+    ++share[remainders[r].second];
+  }
+  for (std::size_t i = 0; i < g; ++i) out[groups[i]] = share[i];
+  return out;
 }
 
 }  // namespace weakdistill

@@ -129,6 +129,10 @@ std::string header_section(const std::string& run_dir, const json& m) {
         "<div class=\"banner simulated\">SIMULATED teacher: the pool teacher returns held-out "
         "samples, not an LLM's. These figures say nothing about a real teacher.</div>\n";
   }
+  if (m.contains("dev_optimistic") && m["dev_optimistic"].is_string()) {
+    out += "<div class=\"banner leaks\">DEV IS OPTIMISTIC: " +
+           html_escape(m["dev_optimistic"].get<std::string>()) + ".</div>\n";
+  }
   if (m.contains("leaks") && !m["leaks"].is_null() && m["leaks"] != false) {
     const std::string why =
         m["leaks"].is_string() ? m["leaks"].get<std::string>() : std::string("dev is the test set");

@@ -1,7 +1,9 @@
 // The `pool` offline teacher: a simulated ideal teacher. For each seed it
 // returns the nearest sample of a held-out pool (same label for
 // classification, sharing an entity type for ner) that it has not returned
-// before, by cosine of the configured embedder's vectors.
+// before, by cosine of the configured embedder's vectors. With `draw: random` it
+// returns an unused pool sample drawn at random instead, whatever the seed: human
+// labels at random, the baseline a targeted teacher must beat.
 #include <cblas.h>
 #include <fmt/format.h>
 
@@ -16,6 +18,7 @@
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/jsonl.h"
 #include "weakdistill/core/options.h"
+#include "weakdistill/core/random.h"
 #include "weakdistill/core/utf8.h"
 #include "weakdistill/embed/embedder.h"
 
@@ -31,8 +34,11 @@ std::set<std::string> types_of(const Sample& s) {
 class PoolTeacher : public Teacher {
  public:
   PoolTeacher(Task task, std::vector<Sample> pool, const std::vector<Sample>& labeled,
-              const Embedder* embedder, std::unique_ptr<Embedder> owned)
-      : task_(task), owned_(std::move(owned)), embedder_(embedder ? embedder : owned_.get()) {
+              const Embedder* embedder, std::unique_ptr<Embedder> owned, bool random_draw)
+      : task_(task),
+        owned_(std::move(owned)),
+        embedder_(embedder ? embedder : owned_.get()),
+        random_draw_(random_draw) {
     // Pool samples that repeat a labeled text would be rejected as copies: drop them.
     std::unordered_set<std::string> labeled_texts;
     for (const auto& s : labeled) labeled_texts.insert(utf8::without_space(s.text));
@@ -82,6 +88,8 @@ class PoolTeacher : public Teacher {
         Generation& g = out[i];
         if (cancel != nullptr && cancel->load()) {
           g.error = "cancelled";
+        } else if (random_draw_) {
+          pick_at_random(requests[i].ordinal, g);
         } else {
           pick(*requests[i].seed, scores.data() + (i - begin) * n, g);
         }
@@ -110,6 +118,29 @@ class PoolTeacher : public Teacher {
         return true;
     }
     return false;
+  }
+
+  // An unused pool sample chosen by the request's ordinal alone, so that a resumed run that
+  // replays the same requests draws the same samples.
+  void pick_at_random(std::uint64_t ordinal, Generation& g) {
+    std::lock_guard lock(mutex_);
+    ++usage_.requests;
+    const auto unused = static_cast<std::size_t>(std::count(used_.begin(), used_.end(), false));
+    if (unused == 0) {
+      ++usage_.failures;
+      g.error = "pool teacher: every pool sample has been returned";
+      return;
+    }
+    Rng rng(stream_seed(0x9e3779b97f4a7c15ULL, ordinal));
+    auto k = std::min(unused - 1, static_cast<std::size_t>(rng.uniform() * static_cast<double>(unused)));
+    std::size_t j = 0;
+    for (;; ++j) {
+      if (!used_[j] && k-- == 0) break;
+    }
+    used_[j] = true;
+    g.ok = true;
+    g.finish_reason = "stop";
+    g.reply = reply_json(task_, pool_[j]);
   }
 
   void pick(const Sample& seed, const float* score, Generation& g) {
@@ -145,6 +176,7 @@ class PoolTeacher : public Teacher {
   std::vector<std::set<std::string>> types_;
   std::vector<bool> used_;
   EmbeddingMatrix vectors_;  // pool_.size() × dim, unit rows
+  bool random_draw_ = false;
   mutable std::mutex mutex_;
   TeacherUsage usage_;
 };
@@ -152,11 +184,13 @@ class PoolTeacher : public Teacher {
 }  // namespace
 
 std::unique_ptr<Teacher> make_pool(const nlohmann::json& section, const TeacherContext& context) {
-  std::string kind, pool_path;
+  std::string kind, pool_path, draw = "nearest";
   OptionReader r(section, "teacher");
   r.get("kind", kind);
   r.get("pool", pool_path);
+  r.get("draw", draw);
   r.finish();
+  if (draw != "nearest" && draw != "random") r.fail("draw", "must be nearest or random");
   std::vector<Sample> pool;
   if (!pool_path.empty()) {
     std::filesystem::path p(pool_path);
@@ -180,7 +214,7 @@ std::unique_ptr<Teacher> make_pool(const nlohmann::json& section, const TeacherC
     owned->fit(texts);
   }
   return std::make_unique<PoolTeacher>(context.task, std::move(pool), labeled, context.embedder,
-                                       std::move(owned));
+                                       std::move(owned), draw == "random");
 }
 
 }  // namespace weakdistill::teacher_internal

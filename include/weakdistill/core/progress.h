@@ -27,6 +27,17 @@ class Progress {
   static void set_enabled(bool enabled);
   static bool enabled();
 
+  // While one lives, bars made are silent and bars made before keep drawing: an outer bar
+  // ("round 3 training: 2/6 trainings") over work whose own bars (a student's epochs) would
+  // bury it.
+  class Mute {
+   public:
+    Mute();
+    ~Mute();
+    Mute(const Mute&) = delete;
+    Mute& operator=(const Mute&) = delete;
+  };
+
  private:
   void draw(bool final);
 
@@ -35,6 +46,7 @@ class Progress {
   std::chrono::steady_clock::time_point start_, last_draw_;
   bool tty_;
   bool finished_ = false;
+  bool muted_ = false;  // made under a Mute
 };
 
 // "1.2k", "3.4M": for counts in progress lines.

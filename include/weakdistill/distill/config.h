@@ -2,6 +2,8 @@
 // up front, every error naming its key.
 #pragma once
 
+#include <algorithm>
+
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -68,6 +70,31 @@ struct DistillConfig {
   // them first to the next rounds, which then ask the teacher only for what is missing.
   // off: the paper's behaviour, where they are thrown away.
   bool reservoir = true;
+  // How each labeled sample's h(x) is measured: "in_sample" (by the round's student, which
+  // trained on the training samples it scores) or "cv" (a training sample by a student trained
+  // on the other cv_folds folds plus every accepted sample; dev by the round's student).
+  std::string weakness = "in_sample";
+  // cv: folds (>= 2, at most the smallest label's training count for classification),
+  // stratified by label for classification.
+  int cv_folds = 5;
+  // cv: student options that override student.* for the fold students only (e.g. {epochs: 3}
+  // to make them cheap); {} trains them as the round's student.
+  nlohmann::json cv_student = nlohmann::json::object();
+  // How a round's requests are spread: "global" (seeds drawn from every eligible sample by
+  // error value) or "per_label" (requests split over labels, or ner entity types, by their
+  // error mass with a floor, then seeds drawn within each label by error value).
+  std::string allocation = "global";
+  // "iterative" (the loop) or "one_shot": every request of the run in round 1 (per_round ×
+  // max_rounds samples), one training, then stop: a plain synthetic-data pipeline at equal
+  // requests.
+  std::string schedule = "iterative";
+  // Rounds the schedule runs at most: max_rounds, or 1 for one_shot.
+  int rounds_limit() const { return schedule == "one_shot" ? std::min(1, max_rounds) : max_rounds; }
+  // Samples a round may accept (before max_train): per_round, or the whole run's for one_shot.
+  std::size_t round_quota() const {
+    return schedule == "one_shot" ? per_round * static_cast<std::size_t>(std::max(1, max_rounds))
+                                  : per_round;
+  }
 };
 
 struct RunConfig {

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "weakdistill/core/random.h"
@@ -56,5 +58,22 @@ Weakness analyse_weakness(Task task, const std::vector<Sample>& gold,
 // Entries of 0 are never drawn. Throws std::invalid_argument when p is empty,
 // has a negative or non-finite entry, or does not sum to a positive value.
 std::vector<std::size_t> draw_seeds(const std::vector<double>& p, std::size_t n, Rng& rng);
+
+// Cross-validated weakness (distill.weakness cv): the fold (0..k-1) of each training sample,
+// shuffled with `seed` and dealt round-robin, stratified by label for classification (each
+// label's samples in turn, so every fold holds each label within one of the others). Fixed for
+// a run.
+std::vector<int> assign_cv_folds(Task task, const std::vector<Sample>& train, int k,
+                                 std::uint64_t seed);
+
+// Per-label allocation (distill.allocation per_label): the groups a sample counts for, its label
+// (classification) or each entity type it holds (ner; "(none)" for a sentence without any).
+std::vector<std::string> allocation_groups(Task task, const Sample& sample);
+// How `n` requests are split over `groups` with error masses `mass`: a floor of half an even
+// share (at least 1 while n allows), the rest in proportion to the mass by largest remainders
+// (ties to the earlier group). The shares sum to n.
+std::map<std::string, std::size_t> allocate_per_label(const std::vector<std::string>& groups,
+                                                      const std::vector<double>& mass,
+                                                      std::size_t n);
 
 }  // namespace weakdistill
