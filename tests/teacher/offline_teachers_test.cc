@@ -2,6 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <cmath>
 
 #include "support/temp_dir.h"
@@ -81,6 +83,34 @@ TEST(PoolTeacher, ReturnsTheNearestUnusedSampleOfTheSameLabel) {
   EXPECT_FALSE(gens[3].ok);
   EXPECT_THAT(gens[3].error, HasSubstr("体育"));
   EXPECT_EQ(teacher->usage().failures, 1);
+}
+
+TEST(PoolTeacher, RandomDrawIgnoresTheSeedAndRepeatsByOrdinal) {
+  const std::vector<Sample> labeled = {cls("国足客场输球", "体育")};
+  const std::vector<Sample> pool = {cls("股市今日大跌", "财经"), cls("女排客场输球", "体育"),
+                                    cls("新机发布", "科技"), cls("央行降准", "财经")};
+  TeacherContext ctx;
+  ctx.task = Task::kClassification;
+  ctx.labeled = &labeled;
+  ctx.pool = &pool;
+  const auto texts = [&](const std::vector<GenerationRequest>& requests) {
+    auto teacher = make_teacher({{"kind", "pool"}, {"draw", "random"}}, ctx);
+    std::vector<std::string> out;
+    for (const auto& g : teacher->generate(requests, {}, nullptr)) {
+      out.push_back(g.ok ? parse_reply(Task::kClassification, g.reply, g.finish_reason).sample->text
+                         : "!" + g.error);
+    }
+    return out;
+  };
+  const std::vector<Sample> seeds(5, labeled[0]);
+  const auto first = texts(requests_for(seeds));
+  // Every pool sample once, whatever its label (the seed is 体育), then the pool is spent.
+  EXPECT_EQ(std::set<std::string>(first.begin(), first.begin() + 4),
+            (std::set<std::string>{"股市今日大跌", "女排客场输球", "新机发布", "央行降准"}));
+  EXPECT_THAT(first[4], HasSubstr("every pool sample has been returned"));
+  // The same requests again (a resumed run's replay): the same draws.
+  EXPECT_EQ(texts(requests_for(seeds)), first);
+  EXPECT_THROW(make_teacher({{"kind", "pool"}, {"draw", "closest"}}, ctx), InputError);
 }
 
 TEST(PoolTeacher, NerSeedsGetPoolSamplesSharingAType) {
