@@ -159,6 +159,7 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     if (t.seeds != "weakness" && t.seeds != "uniform") {
       r.fail("seeds", "must be weakness or uniform");
     }
+    if (t.seed_from.empty()) t.seed_from = c.protocol == "clean" ? "train" : "train_dev";
     if (t.seed_from != "train_dev" && t.seed_from != "train") {
       r.fail("seed_from", "must be train_dev or train");
     }

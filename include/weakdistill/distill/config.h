@@ -53,10 +53,12 @@ struct DistillConfig {
   bool diversity = true;
   // "weakness" (by error value) or "uniform" seed sampling.
   std::string seeds = "weakness";
-  // Which labeled samples may be seeds: "train_dev" (SPEC.md: train ∪ dev, the
-  // paper's C_label) or "train". Samples imitating dev samples carry dev's labels
-  // into training, which makes dev optimistic: near-copies (augment) show it most.
-  std::string seed_from = "train_dev";
+  // Which labeled samples may be seeds: "train" or "train_dev" (SPEC.md: train ∪ dev, the
+  // paper's C_label). Samples imitating dev samples carry dev's labels into training, which
+  // makes dev optimistic (near-copies, augment, show it most), and dev also picks the best
+  // round and stops the run. Unset: "train" under protocol clean (dev only picks and stops),
+  // "train_dev" under protocol paper.
+  std::string seed_from;
   // Summarization verification: least share of summary characters found in the text.
   double min_char_overlap = 0.5;
   // Stop once the training set (few labels + accepted) holds this many samples; the last

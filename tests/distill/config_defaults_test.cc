@@ -1,0 +1,52 @@
+// Defaults that depend on the protocol ([4/6] #17: a leak-free default under protocol clean).
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "support/temp_dir.h"
+#include "weakdistill/distill/config.h"
+
+namespace weakdistill {
+namespace {
+
+nlohmann::json config(const testing::TempDir& dir, const std::string& protocol) {
+  const std::string data = dir.write("d.jsonl", "{\"text\": \"x\", \"label\": \"a\"}\n");
+  nlohmann::json c = {{"task", "classification"},
+                      {"protocol", protocol},
+                      {"data", {{"train", data}, {"dev", data}, {"test", data}}},
+                      {"student", {{"kind", "fasttext"}}},
+                      {"teacher", {{"kind", "pool"}}}};
+  return c;
+}
+
+TEST(ConfigDefaults, SeedsComeFromTrainUnderProtocolCleanAndFromTrainDevUnderPaper) {
+  testing::TempDir dir;
+  const RunConfig clean = parse_run_config(config(dir, "clean"), "c.yaml");
+  EXPECT_EQ(clean.distill.seed_from, "train");
+  EXPECT_EQ(clean.resolved["distill"]["seed_from"], "train");
+  const RunConfig paper = parse_run_config(config(dir, "paper"), "c.yaml");
+  EXPECT_EQ(paper.distill.seed_from, "train_dev");
+  // Given, it stands.
+  auto c = config(dir, "clean");
+  c["distill"] = {{"seed_from", "train_dev"}};
+  EXPECT_EQ(parse_run_config(c, "c.yaml").distill.seed_from, "train_dev");
+}
+
+TEST(ConfigDefaults, NewLoopKeysDefaultToTodaysLoopAndAreWrittenOut) {
+  testing::TempDir dir;
+  const RunConfig c = parse_run_config(config(dir, "clean"), "c.yaml");
+  EXPECT_EQ(c.resolved["distill"]["weakness"], "in_sample");
+  EXPECT_EQ(c.resolved["distill"]["cv_folds"], 5);
+  EXPECT_EQ(c.resolved["distill"]["allocation"], "global");
+  EXPECT_EQ(c.resolved["distill"]["schedule"], "iterative");
+  EXPECT_EQ(c.distill.rounds_limit(), c.distill.max_rounds);
+  EXPECT_EQ(c.distill.round_quota(), c.distill.per_round);
+  auto one = config(dir, "clean");
+  one["distill"] = {{"schedule", "one_shot"}, {"per_round", 10}, {"max_rounds", 4}};
+  const RunConfig o = parse_run_config(one, "c.yaml");
+  EXPECT_EQ(o.distill.rounds_limit(), 1);
+  EXPECT_EQ(o.distill.round_quota(), 40u);
+}
+
+}  // namespace
+}  // namespace weakdistill
