@@ -105,15 +105,25 @@ std::size_t RunState::quota() const {
 void RunState::train_student(int round, const std::vector<Sample>& train_set) {
   spdlog::info("round {}: training {} on {} samples", round, c.student_kind, train_set.size());
   student = make_student(c.task, c.student_kind, c.student);
-  // One bar for the stage; the student's own per-epoch bars would bury the round lines.
-  Progress progress(fmt::format("round {} training", round), 1, "trainings");
+  // One bar for the stage, counting epochs; the student's own bars (batches within an epoch)
+  // would bury the round lines.
+  Progress progress(fmt::format("round {} training", round), 0, "epochs");
   progress.set_note(fmt::format("{} on {} samples", c.student_kind, train_set.size()));
+  student->on_epoch = [&](const EpochReport& r) {
+    progress.set_total(static_cast<std::size_t>(std::max(0, r.epochs)));
+    progress.advance(1, fmt::format("{} on {} samples · loss {:.4f}{}", c.student_kind,
+                                     train_set.size(), r.train_loss,
+                                     r.dev_metric >= 0 ? fmt::format(" · dev {} {:.4f}",
+                                                                     r.dev_metric_name, r.dev_metric)
+                                                       : ""));
+  };
   failpoint("training");
   {
     Progress::Mute mute;
     student->train(train_set, data.dev.samples);
   }
-  progress.advance(1);
+  student->on_epoch = nullptr;
+  progress.finish();
 }
 
 namespace {

@@ -20,6 +20,8 @@ class Progress {
   // Adds `n` done; `note` (e.g. "loss 0.31") is shown beside the bar.
   void advance(std::size_t n = 1, const std::string& note = "");
   void set_note(const std::string& note);
+  // The total, once known (0: unknown).
+  void set_total(std::size_t total) { total_ = total; }
   // Prints the final state once (also done by the destructor).
   void finish();
 
