@@ -356,7 +356,7 @@ std::string teacher_section(const json& m) {
     }
     out += spend_cells(t) + "</tr>\n";
   }
-  return out + "</table>\n" + response_format_part(m) + delivery_part(m);
+  return out + "</table>\n" + response_format_part(m) + delivery_part(m) + weakness_part(m);
 }
 
 // Seed texts by index in train ∪ dev, read only for the indexes asked for: weakness.jsonl has a

@@ -33,6 +33,9 @@ std::string response_format_part(const nlohmann::json& metrics);
 // teacher.mode batch/files: the batches (or result files) of each round; and, for a run that
 // stopped at teacher.budget, what was reached and how to go on. Empty otherwise.
 std::string delivery_part(const nlohmann::json& metrics);
+// distill.weakness / schedule / allocation other than today's loop: each round's method, cv
+// cost and requests per label. Empty for a run of the default loop.
+std::string weakness_part(const nlohmann::json& metrics);
 
 // The advice for `n` truncated_in_reasoning rejections (raise teacher.max_tokens); "" for 0.
 std::string truncated_in_reasoning_advice(long long n);

@@ -253,6 +253,34 @@ std::string delivery_part(const json& metrics) {
   return out;
 }
 
+std::string weakness_part(const json& metrics) {
+  std::string rows;
+  std::string header;
+  for (const json& r : metrics.at("rounds")) {
+    const json& w = r.value("weakness", json());
+    if (!w.is_object()) continue;
+    std::string per_label;
+    const json allotted = w.value("requests_per_label", json::object());
+    for (const auto& [label, n] : allotted.items()) {
+      per_label += (per_label.empty() ? "" : ", ") + html_escape(label) + " " +
+                   (n.is_number() ? std::to_string(n.get<long long>()) : std::string("?"));
+    }
+    const json& secs = w.value("cv_seconds", json());
+    rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                        count(r, "round"), html_escape(string_or(w, "method", "?")),
+                        html_escape(string_or(w, "schedule", "?")),
+                        html_escape(string_or(w, "allocation", "?")),
+                        secs.is_number() ? fmt::format("{:.1f}", secs.get<double>()) : "–",
+                        per_label.empty() ? "–" : per_label);
+  }
+  if (rows.empty()) return "";
+  return "<h3>Weakness and seeds</h3>\n<p>How each round measured weakness (distill.weakness: "
+         "in_sample, or cv with fold students), its schedule and how requests were spread over "
+         "labels.</p>\n<table><tr><th>round</th><th>weakness</th><th>schedule</th>"
+         "<th>allocation</th><th>cv seconds</th><th>requests per label</th></tr>\n" +
+         rows + "</table>\n";
+}
+
 std::string truncated_in_reasoning_advice(long long n) {
   if (n <= 0) return "";
   return fmt::format(

@@ -366,5 +366,21 @@ TEST(ReportTeacher, AnOnlineRunHasNoBatchesPart) {
   EXPECT_THAT(write(dir), Not(HasSubstr("<h3>Batches</h3>")));
 }
 
+TEST(ReportTeacher, WeaknessMethodCvCostAndRequestsPerLabelPerRound) {
+  TempDir dir;
+  make_run(dir, "classification", {0.5, 0.7, 0.6, 0.65}, false, false);
+  json m = read_metrics_file(dir);
+  m["rounds"][1]["weakness"] = {{"method", "cv"}, {"allocation", "per_label"},
+                                {"schedule", "iterative"}, {"cv_folds", 5}, {"cv_seconds", 12.34},
+                                {"requests_per_label", {{"体育", 30}, {"<财经>", 10}}}};
+  m["dev_optimistic"] = "seeds may be dev samples";
+  write_metrics_file(dir, m);
+  const std::string html = write(dir);
+  EXPECT_THAT(html, HasSubstr("<h3>Weakness and seeds</h3>"));
+  EXPECT_THAT(html, HasSubstr("<tr><td>1</td><td>cv</td><td>iterative</td><td>per_label</td>"
+                              "<td>12.3</td><td>&lt;财经&gt; 10, 体育 30</td></tr>"));
+  EXPECT_THAT(html, HasSubstr("DEV IS OPTIMISTIC: seeds may be dev samples."));
+}
+
 }  // namespace
 }  // namespace weakdistill
