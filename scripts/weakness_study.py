@@ -45,7 +45,7 @@ ARM_DESC = {
     "weak_cv_label": "weakness cv, per-label allocation",
     "weak_in_label": "weakness in-sample, per-label allocation",
     "weak_cv_soft": "weakness cv, soft h (probability of the gold label)",
-    "paper": "weakness in-sample, seeds from train ∪ dev (today's default)",
+    "paper": "weakness in-sample, seeds from train ∪ dev (the paper's C_label; dev optimistic)",
     "random_pool": "pool teacher returns random held-out samples (active-learning-style)",
 }
 # Targets (points = metric x 100). Which tasks each applies to.
@@ -355,6 +355,28 @@ def main():
             summary.append(srow)
         L.append("")
         L.append("Arms: " + "; ".join(f"`{x}` {ARM_DESC[x]}" for x in arms) + ".\n")
+        # Facts about cost and about arms that came out the same.
+        tw = [r["wall_seconds"] for r in trows if r["wall_seconds"] != ""]
+        cv_rounds = []
+        for r in trows:
+            if r["cv_seconds"] != "" and r["rounds"] > 0:
+                cv_rounds.append(r["cv_seconds"] / r["rounds"])
+        if tw:
+            L.append(f"Wall time per run: mean {statistics.mean(tw):.1f} s, min {min(tw):.1f} s, "
+                     f"max {max(tw):.1f} s, {sum(tw):.0f} s over {len(tw)} runs"
+                     + (f"; cross-validated weakness: mean {statistics.mean(cv_rounds):.1f} s a round "
+                        f"(max {max(cv_rounds):.1f} s)" if cv_rounds else "") + ".\n")
+        same = []
+        for i, x in enumerate(arms):
+            for y in arms[i + 1:]:
+                common_seeds = sorted(set(by_seed[x]) & set(by_seed[y]))
+                if common_seeds and all(abs(by_seed[x][s]["test"] - by_seed[y][s]["test"]) < 1e-12
+                                        and by_seed[x][s]["best_round"] == by_seed[y][s]["best_round"]
+                                        for s in common_seeds):
+                    same.append(f"`{x}` = `{y}` ({len(common_seeds)} seed(s))")
+        if same:
+            L.append("Arms with the same test figure and best round on every shared seed: "
+                     + ", ".join(same) + ".\n")
 
         # Equal requests across arms (and seeds) of the task.
         counts = {}

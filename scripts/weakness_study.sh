@@ -27,8 +27,8 @@
 #         weak_cv_label  distill.weakness=cv distill.allocation=per_label distill.seed_from=train
 #         weak_in_label  distill.weakness=in_sample distill.allocation=per_label distill.seed_from=train
 #         weak_cv_soft   distill.weakness=cv distill.soft_h=on distill.seed_from=train (cls only)
-#         paper          distill.weakness=in_sample distill.seed_from=train_dev (the default:
-#                        dev samples may be seeds, so dev is optimistic)
+#         paper          distill.weakness=in_sample distill.seed_from=train_dev (the paper's
+#                        C_label: dev samples may be seeds, so dev is optimistic)
 #         random_pool    teacher.draw=random distill.seeds=uniform distill.seed_from=train
 #                        (random held-out samples whatever the seed: active-learning-style)
 #   -r  rounds R for every task (overrides the per-task R; for quick checks)
