@@ -215,7 +215,10 @@ nlohmann::ordered_json round_record(RunState& s, const RoundWork& w) {
   }
   const DistillConfig& d = c.distill;
   if (d.weakness != "in_sample" || d.allocation != "global" || d.schedule != "iterative") {
-    r["weakness"] = {{"method", d.weakness}, {"allocation", d.allocation}, {"schedule", d.schedule}};
+    r["weakness"] = {{"method", d.weakness},
+                     {"seeds", d.seeds},
+                     {"allocation", d.allocation},
+                     {"schedule", d.schedule}};
     if (d.weakness == "cv") {
       r["weakness"]["cv_folds"] = d.cv_folds;
       r["weakness"]["cv_seconds"] = w.cv_seconds;

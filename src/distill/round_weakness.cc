@@ -96,8 +96,13 @@ Weakness analyse_round_weakness(RunState& s, RoundWork& w) {
   wopt.uniform = c.distill.seeds == "uniform";
   Weakness weak = analyse_weakness(c.task, s.data.labeled, preds, wopt);
   if (c.distill.seed_from == "train") {
-    // dev is analysed and reported, never imitated (draw_seeds needs no normalisation).
-    for (std::size_t i = n_train; i < weak.p.size(); ++i) weak.p[i] = 0;
+    // dev is analysed and reported, never imitated; train's p renormalised so that
+    // weakness.jsonl's p is the draw's probability.
+    double train_total = 0;
+    for (std::size_t i = 0; i < n_train; ++i) train_total += weak.p[i];
+    for (std::size_t i = 0; i < weak.p.size(); ++i) {
+      weak.p[i] = i < n_train && train_total > 0 ? weak.p[i] / train_total : 0.0;
+    }
   }
   std::vector<nlohmann::ordered_json> lines;
   for (std::size_t i = 0; i < s.data.labeled.size(); ++i) {

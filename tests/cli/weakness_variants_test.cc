@@ -83,6 +83,12 @@ TEST_F(WeaknessVariants, CrossValidatedHComesFromAStudentThatDidNotTrainOnTheSam
     else EXPECT_FALSE(w.contains("fold"));
   }
   ASSERT_EQ(held.size(), 3u);
+  // Seeds come from train only (protocol clean's default): p is the draw's probability, 1 in
+  // all over train and 0 on dev.
+  double train_p = 0, dev_p = 0;
+  for (const auto& w : weakness) (w["set"] == "train" ? train_p : dev_p) += w["p"].get<double>();
+  EXPECT_NEAR(train_p, 1.0, 1e-9);
+  EXPECT_EQ(dev_p, 0.0);
   std::size_t wrong = 0;
   for (const auto& [fold, indices] : held) {
     std::vector<Sample> fold_train, held_out;
