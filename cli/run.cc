@@ -11,6 +11,7 @@
 #include "interrupt.h"
 #include "weakdistill/core/atomic_file.h"
 #include "weakdistill/core/error.h"
+#include "weakdistill/core/yaml.h"
 #include "weakdistill/distill/config.h"
 #include "weakdistill/distill/estimate.h"
 #include "weakdistill/teacher/teacher.h"
@@ -53,7 +54,14 @@ int run(const RunArgs& a) {
     if (!std::filesystem::is_regular_file(path)) {
       throw InputError(a.resume + ": not a run folder (no config.yaml)");
     }
-    config = load_run_config(path, a.sets);
+    // A run started before distill.weakness existed measured weakness in sample: it goes on so.
+    std::vector<std::string> sets = a.sets;
+    const nlohmann::json started = read_yaml_file(path);
+    if (!started.contains("distill") || !started["distill"].is_object() ||
+        !started["distill"].contains("weakness")) {
+      sets.insert(sets.begin(), "distill.weakness=in_sample");
+    }
+    config = load_run_config(path, sets);
     if (!a.sets.empty() && !a.estimate) write_file_atomically(path, to_yaml(config.resolved));
     options.run_dir = a.resume;
     options.resume = true;

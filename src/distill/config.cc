@@ -130,7 +130,9 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     r.get("max_train", t.max_train);
     r.get("test_each_round", t.test_each_round);
     r.get("reservoir", t.reservoir);
+    t.weakness_given = r.has("weakness");
     r.get("weakness", t.weakness);
+    t.cv_folds_given = r.has("cv_folds");
     r.get("cv_folds", t.cv_folds);
     if (r.has("cv_student")) {
       if (!distill["cv_student"].is_object()) r.fail("cv_student", "expected a mapping of student options");
@@ -139,6 +141,7 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     r.get("allocation", t.allocation);
     r.get("schedule", t.schedule);
     r.finish();
+    if (t.weakness.empty()) t.weakness = c.protocol == "clean" ? "cv" : "in_sample";
     if (t.weakness != "in_sample" && t.weakness != "cv") r.fail("weakness", "must be in_sample or cv");
     if (t.cv_folds < 2 || t.cv_folds > 100) r.fail("cv_folds", "must be in 2..100");
     if (t.allocation != "global" && t.allocation != "per_label") {

@@ -214,13 +214,13 @@ nlohmann::ordered_json round_record(RunState& s, const RoundWork& w) {
         batches.end());
   }
   const DistillConfig& d = c.distill;
-  if (d.weakness != "in_sample" || d.allocation != "global" || d.schedule != "iterative") {
-    r["weakness"] = {{"method", d.weakness},
+  if (s.weakness.method != "in_sample" || d.allocation != "global" || d.schedule != "iterative") {
+    r["weakness"] = {{"method", s.weakness.method},
                      {"seeds", d.seeds},
                      {"allocation", d.allocation},
                      {"schedule", d.schedule}};
-    if (d.weakness == "cv") {
-      r["weakness"]["cv_folds"] = d.cv_folds;
+    if (s.weakness.method == "cv") {
+      r["weakness"]["cv_folds"] = s.weakness.folds;
       r["weakness"]["cv_seconds"] = w.cv_seconds;
     }
     if (!w.allocation.empty()) r["weakness"]["requests_per_label"] = w.allocation;

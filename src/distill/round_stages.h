@@ -14,9 +14,11 @@ namespace weakdistill::distill_internal {
 // folds plus every accepted sample); h(x), error values and seed probabilities (dev's set to 0
 // under seed_from: train); writes rounds/NN/weakness.jsonl.
 Weakness analyse_round_weakness(RunState& s, RoundWork& w);
-// distill.weakness cv against the data: cv_folds at most the smallest label's (or, for ner and
-// summarization, the training set's) count. Throws InputError naming distill.cv_folds.
-void check_weakness_config(const RunConfig& c, const std::vector<Sample>& train);
+// distill.weakness against the data: cv_folds at most the smallest label's (or, for ner and
+// summarization, the training set's) count. A cv_folds the user gave that is too large throws
+// InputError naming distill.cv_folds with the count; the defaults bend instead (fewer folds,
+// or in-sample weakness when there are not 2 samples to split), said in the log.
+WeaknessPlan plan_weakness(const RunConfig& c, const std::vector<Sample>& train);
 
 
 // 2. Reservoir (round_reservoir.cc): the candidates earlier rounds had no room for are

@@ -23,7 +23,7 @@ std::vector<Prediction> cross_validated_predictions(RunState& s, const RoundWork
   const RunConfig& c = s.c;
   const std::vector<Sample>& train = s.data.train.samples;
   const auto& folds = s.cv_folds;
-  const int k = c.distill.cv_folds;
+  const int k = s.weakness.folds;
   nlohmann::json options = c.student;
   for (const auto& [key, value] : c.distill.cv_student.items()) options[key] = value;
   std::vector<Prediction> out(train.size());
@@ -60,16 +60,30 @@ std::vector<Prediction> cross_validated_predictions(RunState& s, const RoundWork
 
 }  // namespace
 
-void check_weakness_config(const RunConfig& c, const std::vector<Sample>& train) {
+WeaknessPlan plan_weakness(const RunConfig& c, const std::vector<Sample>& train) {
   const DistillConfig& d = c.distill;
-  if (d.weakness != "cv") return;
+  WeaknessPlan plan{d.weakness, d.cv_folds};
+  if (d.weakness != "cv") return plan;
   std::map<std::string, std::size_t> counts;
   for (const auto& s : train) {
     ++counts[c.task == Task::kClassification ? s.label : std::string("all")];
   }
   const auto smallest = std::min_element(
       counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
-  if (smallest != counts.end() && static_cast<std::size_t>(d.cv_folds) > smallest->second) {
+  const std::size_t fewest = smallest == counts.end() ? 0 : smallest->second;
+  // Defaults bend to a small training set; what the user wrote does not.
+  if (!d.weakness_given && fewest < 2) {
+    spdlog::info("weakness in sample: cross-validation needs at least 2 training samples {}",
+                 c.task == Task::kClassification ? "of every label" : "in all");
+    return {"in_sample", 0};
+  }
+  if (!d.cv_folds_given && static_cast<std::size_t>(d.cv_folds) > fewest) {
+    plan.folds = static_cast<int>(fewest);
+    spdlog::info("weakness cross-validated over {} folds (the fewest training samples {})",
+                 plan.folds, c.task == Task::kClassification ? "of a label" : "in all");
+    return plan;
+  }
+  if (static_cast<std::size_t>(d.cv_folds) > fewest) {
     throw InputError(fmt::format(
         "distill.cv_folds: {} folds need at least {} training samples {}; {} has {}",
         d.cv_folds, d.cv_folds,
@@ -77,13 +91,14 @@ void check_weakness_config(const RunConfig& c, const std::vector<Sample>& train)
         c.task == Task::kClassification ? "label " + smallest->first : std::string("the training set"),
         smallest->second));
   }
+  return plan;
 }
 
 Weakness analyse_round_weakness(RunState& s, RoundWork& w) {
   const RunConfig& c = s.c;
   std::vector<Prediction> preds = s.student->predict(s.data.labeled);
   const std::size_t n_train = s.data.train.samples.size();
-  const bool cv = c.distill.weakness == "cv";
+  const bool cv = s.weakness.method == "cv";
   if (cv) {
     const auto start = std::chrono::steady_clock::now();
     auto held_out = cross_validated_predictions(s, w);

@@ -178,9 +178,9 @@ void open_run(RunState& s) {
   s.dir = fs::path(s.o.run_dir);
   // Everything that can be wrong with the input is found before the folder exists.
   s.data = load_data(c);
-  check_weakness_config(c, s.data.train.samples);
-  if (c.distill.weakness == "cv") {
-    s.cv_folds = assign_cv_folds(c.task, s.data.train.samples, c.distill.cv_folds, c.distill.seed);
+  s.weakness = plan_weakness(c, s.data.train.samples);
+  if (s.weakness.method == "cv") {
+    s.cv_folds = assign_cv_folds(c.task, s.data.train.samples, s.weakness.folds, c.distill.seed);
   }
   if (!s.o.resume && fs::exists(s.dir) && !fs::is_empty(s.dir)) {
     throw InputError(

@@ -44,6 +44,12 @@ struct Data {
 // dev/test labels known to train. Throws InputError naming file:line.
 Data load_data(const RunConfig& c);
 
+// How the run measures weakness: distill.weakness and cv_folds as the data allows.
+struct WeaknessPlan {
+  std::string method = "in_sample";  // "in_sample" or "cv"
+  int folds = 0;                     // cv: the folds
+};
+
 // The loop's state across rounds. Not movable: the verifier and the teacher hold references
 // into `data`.
 struct RunState {
@@ -72,7 +78,8 @@ struct RunState {
   bool teacher_exhausted = false;
   // The teacher.budget limit that stopped the run ("max_cost 5 USD (spent 5.01 USD)"), or "".
   std::string budget_stop;
-  std::vector<int> cv_folds;  // distill.weakness cv: each training sample's fold
+  WeaknessPlan weakness;      // the weakness method and folds this run uses (plan_weakness)
+  std::vector<int> cv_folds;  // weakness cv: each training sample's fold
 
   // rounds/NN, and the round's saved student (kept until the next round commits, or while best).
   fs::path round_dir(int round) const;

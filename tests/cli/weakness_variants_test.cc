@@ -113,7 +113,7 @@ TEST_F(WeaknessVariants, CrossValidatedHComesFromAStudentThatDidNotTrainOnTheSam
   EXPECT_EQ(m["rounds"][1]["weakness"]["cv_folds"], 3);
   // In sample, the same student class fits every training sample: the signal cv adds.
   const std::string in_dir = dir.file("in");
-  ASSERT_EQ(run_cli("-q run '" + config("") + "' --run-dir '" + in_dir + "'").code, 0);
+  ASSERT_EQ(run_cli("-q run '" + config(", weakness: in_sample") + "' --run-dir '" + in_dir + "'").code, 0);
   std::size_t in_wrong = 0;
   for (const auto& w : lines(in_dir + "/rounds/01/weakness.jsonl")) {
     if (w["set"] == "train") in_wrong += w["h"].get<double>() == 0;
@@ -177,6 +177,46 @@ TEST_F(WeaknessVariants, BadValuesAreExitTwoNamingTheKey) {
     EXPECT_FALSE(fs::exists(dir.file("bad"))) << extra;
   }
   EXPECT_EQ(server.requests(), 0u);
+}
+
+TEST_F(WeaknessVariants, TheDefaultCvBendsToASmallTrainingSetAndAGivenOneDoesNot) {
+  // 9 samples a label: the default 5 folds fit.
+  auto r = run_cli("run '" + config("") + "' --run-dir '" + dir.file("default") + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto m = read_json(dir.file("default") + "/metrics.json");
+  EXPECT_EQ(m["rounds"][1]["weakness"]["method"], "cv");
+  EXPECT_EQ(m["rounds"][1]["weakness"]["cv_folds"], 5);
+  // 3 samples of B: the default folds become 3, said in the log.
+  dir.write("small.jsonl", testing::dataset(0, 3));
+  const std::string small = dir.write(
+      "small.yaml", testing::read_file(config("")).replace(
+                        testing::read_file(config("")).find(dir.file("train.jsonl")),
+                        dir.file("train.jsonl").size(), dir.file("small.jsonl")));
+  r = run_cli("run '" + small + "' --run-dir '" + dir.file("small") + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("weakness cross-validated over 3 folds"));
+  m = read_json(dir.file("small") + "/metrics.json");
+  EXPECT_EQ(m["rounds"][1]["weakness"]["cv_folds"], 3);
+}
+
+TEST_F(WeaknessVariants, ARunStartedBeforeTheWeaknessKeyGoesOnInSample) {
+  const std::string run_dir = dir.file("old");
+  ASSERT_EQ(run_cli("-q run '" + config(", weakness: in_sample") + "' --run-dir '" + run_dir +
+                    "' --set distill.max_rounds=1")
+                .code,
+            0);
+  // What an older build wrote: no weakness key.
+  std::string yaml = testing::read_file(run_dir + "/config.yaml");
+  const auto at = yaml.find("  weakness: in_sample\n");
+  ASSERT_NE(at, std::string::npos) << yaml;
+  yaml.erase(at, std::string("  weakness: in_sample\n").size());
+  dir.write("old/config.yaml", yaml);
+  const auto r = run_cli("-q run --resume '" + run_dir + "' --set distill.max_rounds=2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto m = read_json(run_dir + "/metrics.json");
+  ASSERT_EQ(m["rounds"].size(), 3u);
+  EXPECT_FALSE(m["rounds"][2].contains("weakness")) << m["rounds"][2].dump();
+  for (const auto& w : lines(run_dir + "/rounds/02/weakness.jsonl")) EXPECT_FALSE(w.contains("fold"));
 }
 
 }  // namespace

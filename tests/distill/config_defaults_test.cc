@@ -32,10 +32,11 @@ TEST(ConfigDefaults, SeedsComeFromTrainUnderProtocolCleanAndFromTrainDevUnderPap
   EXPECT_EQ(parse_run_config(c, "c.yaml").distill.seed_from, "train_dev");
 }
 
-TEST(ConfigDefaults, NewLoopKeysDefaultToTodaysLoopAndAreWrittenOut) {
+TEST(ConfigDefaults, NewLoopKeysHaveTheirDefaultsWrittenOut) {
   testing::TempDir dir;
   const RunConfig c = parse_run_config(config(dir, "clean"), "c.yaml");
-  EXPECT_EQ(c.resolved["distill"]["weakness"], "in_sample");
+  EXPECT_EQ(c.resolved["distill"]["weakness"], "cv");
+  EXPECT_EQ(parse_run_config(config(dir, "paper"), "c.yaml").distill.weakness, "in_sample");
   EXPECT_EQ(c.resolved["distill"]["cv_folds"], 5);
   EXPECT_EQ(c.resolved["distill"]["allocation"], "global");
   EXPECT_EQ(c.resolved["distill"]["schedule"], "iterative");

@@ -75,10 +75,14 @@ struct DistillConfig {
   // How each labeled sample's h(x) is measured: "in_sample" (by the round's student, which
   // trained on the training samples it scores) or "cv" (a training sample by a student trained
   // on the other cv_folds folds plus every accepted sample; dev by the round's student).
-  std::string weakness = "in_sample";
+  // Unset: "cv" under protocol clean (seeds from train, where in-sample h is nearly always 1),
+  // "in_sample" under protocol paper.
+  std::string weakness;
+  bool weakness_given = false;  // set in the config (not defaulted): never bent to the data
   // cv: folds (>= 2, at most the smallest label's training count for classification),
   // stratified by label for classification.
   int cv_folds = 5;
+  bool cv_folds_given = false;
   // cv: student options that override student.* for the fold students only (e.g. {epochs: 3}
   // to make them cheap); {} trains them as the round's student.
   nlohmann::json cv_student = nlohmann::json::object();
