@@ -214,11 +214,14 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
                   {"max_train", t.max_train},
                   {"test_each_round", t.test_each_round},
                   {"reservoir", t.reservoir},
-                  {"weakness", t.weakness},
-                  {"cv_folds", t.cv_folds},
                   {"cv_student", t.cv_student},
                   {"allocation", t.allocation},
                   {"schedule", t.schedule}};
+  // weakness and cv_folds left to their defaults bend to the data (plan_weakness): written
+  // only when given, so that a config re-read (compare's arms) still lets them bend. A run
+  // writes what it used into its own config.yaml.
+  if (t.weakness_given) o["distill"]["weakness"] = t.weakness;
+  if (t.cv_folds_given) o["distill"]["cv_folds"] = t.cv_folds;
   if (!c.run_dir.empty()) o["run_dir"] = c.run_dir;
   return c;
 }

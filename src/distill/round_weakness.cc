@@ -71,8 +71,15 @@ WeaknessPlan plan_weakness(const RunConfig& c, const std::vector<Sample>& train)
   const auto smallest = std::min_element(
       counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
   const std::size_t fewest = smallest == counts.end() ? 0 : smallest->second;
+  const std::string where =
+      c.task == Task::kClassification ? "label " + smallest->first : std::string("the training set");
   // Defaults bend to a small training set; what the user wrote does not.
-  if (!d.weakness_given && fewest < 2) {
+  if (fewest < 2) {
+    if (d.weakness_given) {
+      throw InputError(fmt::format(
+          "distill.weakness: cv needs at least 2 training samples {}; {} has {} (use in_sample)",
+          c.task == Task::kClassification ? "of every label" : "in all", where, fewest));
+    }
     spdlog::info("weakness in sample: cross-validation needs at least 2 training samples {}",
                  c.task == Task::kClassification ? "of every label" : "in all");
     return {"in_sample", 0};

@@ -204,9 +204,13 @@ void open_run(RunState& s) {
   s.store_path = (s.dir / "run.sqlite").string();
   s.store = std::make_unique<RunStore>(s.store_path);
   if (!s.o.resume) {
-    write_file_atomically((s.dir / "config.yaml").string(), to_yaml(c.resolved));
+    // The weakness the data allowed (plan_weakness), so that a resume reads what ran.
+    nlohmann::ordered_json resolved = c.resolved;
+    resolved["distill"]["weakness"] = s.weakness.method;
+    if (s.weakness.method == "cv") resolved["distill"]["cv_folds"] = s.weakness.folds;
+    write_file_atomically((s.dir / "config.yaml").string(), to_yaml(resolved));
     s.store->put_meta("weakdistill_version", WEAKDISTILL_VERSION);
-    s.store->put_meta("config", c.resolved.dump());
+    s.store->put_meta("config", resolved.dump());
   }
   s.embedder->attach_cache(s.store_path);
   s.teacher->attach_cache(s.store_path);

@@ -35,9 +35,18 @@ TEST(ConfigDefaults, SeedsComeFromTrainUnderProtocolCleanAndFromTrainDevUnderPap
 TEST(ConfigDefaults, NewLoopKeysHaveTheirDefaultsWrittenOut) {
   testing::TempDir dir;
   const RunConfig c = parse_run_config(config(dir, "clean"), "c.yaml");
-  EXPECT_EQ(c.resolved["distill"]["weakness"], "cv");
+  EXPECT_EQ(c.distill.weakness, "cv");
+  EXPECT_EQ(c.distill.cv_folds, 5);
   EXPECT_EQ(parse_run_config(config(dir, "paper"), "c.yaml").distill.weakness, "in_sample");
-  EXPECT_EQ(c.resolved["distill"]["cv_folds"], 5);
+  // Left to their defaults they bend to the data, so the resolved config leaves them out;
+  // given, they are written.
+  EXPECT_FALSE(c.resolved["distill"].contains("weakness"));
+  EXPECT_FALSE(c.resolved["distill"].contains("cv_folds"));
+  auto given = config(dir, "clean");
+  given["distill"] = {{"weakness", "cv"}, {"cv_folds", 3}};
+  const RunConfig g = parse_run_config(given, "c.yaml");
+  EXPECT_EQ(g.resolved["distill"]["weakness"], "cv");
+  EXPECT_EQ(g.resolved["distill"]["cv_folds"], 3);
   EXPECT_EQ(c.resolved["distill"]["allocation"], "global");
   EXPECT_EQ(c.resolved["distill"]["schedule"], "iterative");
   EXPECT_EQ(c.distill.rounds_limit(), c.distill.max_rounds);
