@@ -327,6 +327,14 @@ HttpOutcome HttpClient::get_text(const std::string& path, const std::atomic<bool
       true, cancel);
 }
 
+HttpOutcome HttpClient::del(const std::string& path, const std::atomic<bool>* cancel) {
+  return impl_->request(
+      path, [&](httplib::Client& c, const std::string& full, const httplib::Headers& h) {
+        return c.Delete(full.c_str(), h);
+      },
+      false, cancel);
+}
+
 HttpOutcome HttpClient::post_json(const std::string& path, const nlohmann::json& body,
                                   const std::atomic<bool>* cancel) {
   return impl_->post(path, body.dump(), cancel);

@@ -397,6 +397,20 @@ std::vector<BatchLineResult> run_batch(HttpClient& client, const std::vector<Bat
                    p.ticket.id, st, answered, p.lines.size() - answered - missing, missing,
                    p.lines.size());
       if (journal != nullptr) journal->closed(p.ticket.id, st);
+      if (o.delete_files) {
+        // Best effort: the results are stored; a file left behind costs storage, not samples.
+        for (const nlohmann::json& id : {nlohmann::json(p.ticket.input_file_id),
+                                         state.value("output_file_id", nlohmann::json()),
+                                         state.value("error_file_id", nlohmann::json())}) {
+          if (!id.is_string() || id.get<std::string>().empty()) continue;
+          try {
+            const HttpOutcome d = client.del("/files/" + id.get<std::string>(), cancel);
+            if (!d.ok) spdlog::debug("{}: could not delete file {}: {}", o.label, id.get<std::string>(), d.error);
+          } catch (const HttpFatalError& e) {
+            spdlog::debug("{}: could not delete file {}: {}", o.label, id.get<std::string>(), e.what());
+          }
+        }
+      }
     }
   }
   progress.finish();

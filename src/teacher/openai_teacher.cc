@@ -100,6 +100,7 @@ OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
   r.get("batch_max_lines", max_lines);
   double max_mb = static_cast<double>(o.batch.max_bytes) / (1024.0 * 1024.0);
   r.get("batch_max_mb", max_mb);
+  r.get("batch_delete_files", o.batch.delete_files);
   r.get("tokenizer", o.tokenizer);
   r.finish();
   if (!o.tokenizer.empty()) {

@@ -462,6 +462,7 @@ HttpResponse FakeOpenAIServer::Impl::batch_api_reply(const HttpRequest& request)
     }
     if (request.method == "DELETE") {
       files.erase(it);
+      count(&Counters::files_deleted);
       return {200, json{{"id", parts[0]}, {"object", "file"}, {"deleted", true}}.dump(), {}};
     }
     return {200, file_object(it->second).dump(), {}};

@@ -163,6 +163,7 @@ struct FakeOpenAIServer::Impl {
     std::size_t connections = 0;
     std::size_t batch_api_requests = 0;
     std::size_t files_uploaded = 0;
+    std::size_t files_deleted = 0;
     std::size_t files_downloaded = 0;
     std::size_t batches_created = 0;
     std::size_t batch_polls = 0;

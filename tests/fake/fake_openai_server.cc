@@ -450,6 +450,7 @@ nlohmann::json FakeOpenAIServer::summary() const {
           {"connections", c.connections},
           {"batch_api_requests", c.batch_api_requests},
           {"files_uploaded", c.files_uploaded},
+          {"files_deleted", c.files_deleted},
           {"files_downloaded", c.files_downloaded},
           {"batches_created", c.batches_created},
           {"batch_polls", c.batch_polls},

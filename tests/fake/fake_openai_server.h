@@ -268,7 +268,7 @@ class FakeOpenAIServer {
   // "schema_mismatches" (500 from enforce_schema), "not_found", "method_not_allowed",
   // "connections" (accepted), and for the Files and Batch endpoints: "batch_api_requests"
   // (every request to them; not in "requests"), "files_uploaded", "files_downloaded"
-  // (GETs of a file's content), "batches_created", "batch_polls" (GETs of a known batch),
+  // (GETs of a file's content), "files_deleted", "batches_created", "batch_polls" (GETs of a known batch),
   // "batches_cancelled" (cancel requests that moved a batch to cancelling)}. Their 400s count
   // in "bad_requests", unknown ids and URLs under them in "not_found".
   nlohmann::json summary() const;

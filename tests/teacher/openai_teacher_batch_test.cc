@@ -71,6 +71,8 @@ TEST(OpenAITeacherBatch, GivesTheSameGenerationsAsOnline) {
   const auto s = server.summary();
   EXPECT_EQ(s["batches_created"], 1);
   EXPECT_EQ(s["files_uploaded"], 1);
+  // The input and output files are deleted once read (no error file: nothing failed).
+  EXPECT_EQ(s["files_deleted"], 2);
   EXPECT_EQ(server.requests(), seeds.size());  // the online run's only: batch lines are not
   const auto batches = server.batches();
   ASSERT_EQ(batches.size(), 1u);
@@ -100,6 +102,7 @@ TEST(OpenAITeacherBatch, FailedAndDroppedLinesAreAskedAgainOnline) {
   for (const auto& g : gens) EXPECT_TRUE(g.ok) << g.error;
   // Lines 3 and 6 failed, 4 and 8 were dropped: four online requests.
   EXPECT_EQ(server.requests(), 4u);
+  EXPECT_EQ(server.summary()["files_deleted"], 3);  // input, output and error files
   EXPECT_EQ(server.summary()["batches_created"], 1);
   EXPECT_EQ(teacher.usage().requests, 8);
 }

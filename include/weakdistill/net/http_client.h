@@ -122,6 +122,7 @@ class HttpClient {
   HttpOutcome get_text(const std::string& path, const std::atomic<bool>* cancel = nullptr);
   HttpOutcome post_json(const std::string& path, const nlohmann::json& body,
                         const std::atomic<bool>* cancel = nullptr);
+  HttpOutcome del(const std::string& path, const std::atomic<bool>* cancel = nullptr);
   // A multipart/form-data POST: `fields` as plain parts, then `content` as the file part
   // `file_field` named `file_name` (an upload to /files).
   HttpOutcome post_file(const std::string& path,

@@ -104,6 +104,9 @@ struct BatchApiOptions {
   // An input file's limits (OpenAI: 50,000 requests, 200 MB); more is split into batches.
   std::size_t max_lines = 50000;
   std::size_t max_bytes = 200 * 1024 * 1024;
+  // Delete the batch's input, output and error files once its results are stored (they would
+  // stay in the account's storage otherwise).
+  bool delete_files = true;
   // What the progress line calls this work ("round 3 batch").
   std::string label = "teacher batch";
 };

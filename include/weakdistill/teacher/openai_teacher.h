@@ -73,7 +73,7 @@ struct OpenAITeacherOptions {
 // list), model, api_key_env, concurrency, temperature, top_p, max_tokens, seed,
 // response_format, format_retries, samples_per_request, price, budget, mode,
 // completion_window, batch_retry, batch_poll_s, batch_poll_max_s, batch_max_lines,
-// batch_max_mb, tokenizer, timeout_s, connect_timeout_s, max_retries, backoff_initial_s, backoff_max_s,
+// batch_max_mb, batch_delete_files, tokenizer, timeout_s, connect_timeout_s, max_retries, backoff_initial_s, backoff_max_s,
 // ca_file, verify_tls, language, prompt_file, system_prompt, cache). Throws InputError
 // naming "teacher.<key>".
 OpenAITeacherOptions read_openai_teacher_options(const nlohmann::json& section,
