@@ -137,9 +137,12 @@ def read_run(out, task, arm, seed, problems):
     if m.get("stop_reason") != want_stop:
         problems.append(f"{d}: stop_reason {m.get('stop_reason')}, expected {want_stop}")
     # Did the arm's keys take effect? (what each round's metrics.json says)
-    want_w = {"method": "cv" if sets.get("distill.weakness") == "cv" else "in_sample",
-              "allocation": sets.get("distill.allocation", "global"),
+    # An arm with uniform seeds leaves distill.weakness to the binary's default (cv under
+    # protocol clean since [4/6]): its draw does not read h, so only what an arm sets is checked.
+    want_w = {"allocation": sets.get("distill.allocation", "global"),
               "schedule": sets.get("distill.schedule", "iterative")}
+    if "distill.weakness" in sets:
+        want_w["method"] = sets["distill.weakness"]
     for r in rounds[1:]:
         w = r.get("weakness", {})
         for k, v in want_w.items():
