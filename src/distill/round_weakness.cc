@@ -19,7 +19,8 @@ namespace {
 
 // h of each training sample from students that did not train on it: fold f's student trains
 // on the other folds plus every accepted sample and scores fold f.
-std::vector<Prediction> cross_validated_predictions(RunState& s, const RoundWork& w) {
+// Sets w.cv_seconds to what it took.
+std::vector<Prediction> cross_validated_predictions(RunState& s, RoundWork& w) {
   const RunConfig& c = s.c;
   const std::vector<Sample>& train = s.data.train.samples;
   const auto& folds = s.cv_folds;
@@ -53,8 +54,9 @@ std::vector<Prediction> cross_validated_predictions(RunState& s, const RoundWork
     s.check_cancel(fmt::format("during round {}'s cross-validated weakness", w.round));
   }
   progress.finish();
+  w.cv_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   spdlog::info("round {}: cross-validated weakness: {} fold students in {:.1f} s", w.round, k,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+               w.cv_seconds);
   return out;
 }
 
@@ -107,10 +109,8 @@ Weakness analyse_round_weakness(RunState& s, RoundWork& w) {
   const std::size_t n_train = s.data.train.samples.size();
   const bool cv = s.weakness.method == "cv";
   if (cv) {
-    const auto start = std::chrono::steady_clock::now();
     auto held_out = cross_validated_predictions(s, w);
     for (std::size_t i = 0; i < n_train; ++i) preds[i] = std::move(held_out[i]);
-    w.cv_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   WeaknessOptions wopt;
   wopt.tau = c.distill.tau;
@@ -153,10 +153,12 @@ void draw_round_seeds(const RunState& s, RoundWork& w, const Weakness& weakness)
   const std::size_t n = (samples + k - 1) / k;
   if (d.allocation == "per_label" && n > 0) {
     // Error mass of each group over the samples that may be seeds; seeds then drawn within it.
+    std::vector<std::vector<std::string>> groups_of(weakness.p.size());
     std::map<std::string, double> mass;
     for (std::size_t i = 0; i < weakness.p.size(); ++i) {
+      groups_of[i] = allocation_groups(s.c.task, s.data.labeled[i]);
       if (weakness.p[i] <= 0) continue;
-      for (const auto& g : allocation_groups(s.c.task, s.data.labeled[i])) mass[g] += weakness.p[i];
+      for (const auto& g : groups_of[i]) mass[g] += weakness.p[i];
     }
     std::vector<std::string> groups;
     std::vector<double> masses;
@@ -170,7 +172,7 @@ void draw_round_seeds(const RunState& s, RoundWork& w, const Weakness& weakness)
       if (count == 0) continue;
       std::vector<double> p(weakness.p.size(), 0.0);
       for (std::size_t i = 0; i < p.size(); ++i) {
-        const auto gs = allocation_groups(s.c.task, s.data.labeled[i]);
+        const auto& gs = groups_of[i];
         if (std::find(gs.begin(), gs.end(), group) != gs.end()) p[i] = weakness.p[i];
       }
       for (std::size_t i : draw_seeds(p, count, rng)) w.seeds.push_back(i);

@@ -72,7 +72,7 @@ bool OpenAITeacher::send_batch(const std::vector<std::size_t>& pending,
         }
       }
     }
-    std::vector<std::size_t> again;
+    std::vector<std::size_t> again;  // positions in this pass (results, todo) to ask again
     for (std::size_t j = 0; j < results.size(); ++j) {
       const BatchLineResult& r = results[j];
       const std::size_t i = pending[todo[j]];
@@ -92,10 +92,10 @@ bool OpenAITeacher::send_batch(const std::vector<std::size_t>& pending,
             handle(i, outcome_of(r, where));
             break;
           }
-          again.push_back(todo[j]);
+          again.push_back(j);
           break;
         case BatchLineResult::State::kMissing:
-          again.push_back(todo[j]);
+          again.push_back(j);
           break;
       }
     }
@@ -106,34 +106,32 @@ bool OpenAITeacher::send_batch(const std::vector<std::size_t>& pending,
     if (again.empty() || (cancel != nullptr && cancel->load())) {
       BatchLineResult stopped;
       stopped.state = BatchLineResult::State::kCancelled;
-      for (std::size_t k : again) handle(pending[k], outcome_of(stopped, where));
+      for (std::size_t j : again) handle(pending[todo[j]], outcome_of(stopped, where));
       return true;
     }
     if (options_.batch_retry == "online") {
       spdlog::info("teacher: {} request(s) failed or missing in the batch; asking them online",
                    again.size());
       std::vector<std::string> retry_bodies;
-      for (std::size_t k : again) retry_bodies.push_back(bodies[k]);
+      for (std::size_t j : again) retry_bodies.push_back(bodies[todo[j]]);
       client_->post_many_serialized(
           "/chat/completions", retry_bodies,
-          [&](std::size_t j, const HttpOutcome& outcome) { handle(pending[again[j]], outcome); },
+          [&](std::size_t n, const HttpOutcome& outcome) { handle(pending[todo[again[n]]], outcome); },
           cancel);
       return true;
     }
     if (pass >= kMaxFollowUpBatches) {
       spdlog::warn("teacher: {} request(s) still failed after {} follow-up batches",
                    again.size(), kMaxFollowUpBatches);
-      for (std::size_t j = 0; j < again.size(); ++j) {
-        const std::size_t k = again[j];
-        const auto it = std::find(todo.begin(), todo.end(), k);
-        handle(pending[k], outcome_of(results[static_cast<std::size_t>(it - todo.begin())], where));
-      }
+      for (std::size_t j : again) handle(pending[todo[j]], outcome_of(results[j], where));
       return true;
     }
     spdlog::info("teacher: {} request(s) failed or missing in the batch; asking them in a "
                  "follow-up batch",
                  again.size());
-    todo = std::move(again);
+    std::vector<std::size_t> next;
+    for (std::size_t j : again) next.push_back(todo[j]);
+    todo = std::move(next);
   }
 }
 
