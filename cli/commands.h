@@ -9,6 +9,8 @@ namespace weakdistill::cli {
 void add_eval(CLI::App& app);
 void add_train(CLI::App& app);
 void add_predict(CLI::App& app);
+void add_export(CLI::App& app);
+void add_serve(CLI::App& app);
 void add_teacher(CLI::App& app);
 void add_run(CLI::App& app);
 void add_compare(CLI::App& app);

@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
   weakdistill::cli::add_plot(app);
   weakdistill::cli::add_train(app);
   weakdistill::cli::add_predict(app);
+  weakdistill::cli::add_export(app);
+  weakdistill::cli::add_serve(app);
   weakdistill::cli::add_eval(app);
   weakdistill::cli::add_teacher(app);
   weakdistill::cli::add_embed(app);

@@ -57,4 +57,26 @@ void write_file_atomically(const std::string& path, std::string_view content) {
   file.commit();
 }
 
+void build_folder_atomically(const std::string& dir,
+                             const std::function<void(const std::string& tmp)>& fill) {
+  namespace fs = std::filesystem;
+  const fs::path target = fs::absolute(dir);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  const fs::path tmp = temp_name(target.string());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  try {
+    fill(tmp.string());
+    // Moved aside, not removed first: `dir` is never missing half a model.
+    const fs::path old = temp_name(target.string() + ".old");
+    if (fs::exists(target)) fs::rename(target, old);
+    fs::rename(tmp, target);
+    fs::remove_all(old);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
 }  // namespace weakdistill

@@ -3,6 +3,7 @@
 // character n-grams as fastText's "word n-grams". docs/STUDENTS.md has the
 // options and the model folder.
 #include <fasttext/fasttext.h>
+#include <fmt/format.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include <thread>
 
 #include "char_tokens.h"
+#include "weakdistill/core/atomic_file.h"
 #include "kinds_internal.h"
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/progress.h"
@@ -154,6 +156,32 @@ class ScratchFile {
 
 constexpr std::string_view kLabelPrefix = "__label__";
 
+constexpr const char* kExportReadme = R"(# A fastText classifier exported by weakdistill
+
+`model.bin` is a fastText supervised model, read by the fasttext command and library
+(`fasttext predict-prob`, `fasttext.load_model` in Python's fasttext package). It has {} labels,
+written `__label__<n>`; `labels.tsv` gives each one's name (one line: the fastText label, a tab,
+the name).
+
+fastText reads words separated by spaces; this model's words are characters. Turn a text into
+its line as weakdistill does: every character (code point) is a word, except whitespace; a run of
+whitespace between two characters is the word `\u2581` (U+2581); whitespace at either end is
+dropped. In Python:
+
+    import re
+    def line(text):
+        words = []
+        for part in re.split(r"[\s\x00]+", text.strip()):
+            if part:
+                if words: words.append("\u2581")
+                words.extend(part)
+        return " ".join(words)
+
+then `fasttext predict-prob model.bin lines.txt K` gives the K most probable labels of each line.
+Its probabilities are fastText's, with 1e-5 added (fastText's own rounding); weakdistill's
+`predict` and `serve` print them without it.
+)";
+
 // A line of fastText's format without its label: the tokens separated by
 // spaces, then a newline.
 std::string fasttext_line(const std::string& text) {
@@ -238,6 +266,8 @@ class FastTextStudent : public Student {
     return predict_with(*model_, ft_to_label_, inputs);
   }
 
+  std::vector<std::string> labels() const override { return labels_.tokens(); }
+
   nlohmann::json options() const override {
     return {{"epochs", o_.epochs},
             {"lr", o_.lr},
@@ -279,6 +309,24 @@ class FastTextStudent : public Student {
     }
     ft_to_label_ = label_map(*model, path);
     model_ = std::move(model);
+  }
+
+  // The model's own model.bin is already fastText's format; what a user of the fasttext command
+  // needs besides is the label names and how a text becomes a line.
+  void export_files(std::string_view format, const std::string& dir) const override {
+    if (format != "hf") Student::export_files(format, dir);
+    if (!model_) throw std::logic_error("fasttext: export before train() or load");
+    try {
+      model_->saveModel(dir + "/model.bin");
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(std::string("fasttext: ") + e.what());
+    }
+    std::string tsv;
+    for (std::size_t i = 0; i < labels_.size(); ++i) {
+      tsv += std::string(kLabelPrefix) + std::to_string(i) + "\t" + labels_.token(i) + "\n";
+    }
+    write_file_atomically(dir + "/labels.tsv", tsv);
+    write_file_atomically(dir + "/README.md", fmt::format(kExportReadme, labels_.size()));
   }
 
  private:

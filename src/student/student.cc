@@ -139,13 +139,8 @@ std::unique_ptr<Student> make_student(Task task, std::string_view kind,
 }
 
 void save_student(const Student& student, const std::string& dir) {
-  const fs::path target = fs::absolute(dir);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const fs::path tmp = target.string() + ".tmp." + std::to_string(::getpid());
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  try {
-    student.save_files(tmp.string());
+  build_folder_atomically(dir, [&](const std::string& tmp) {
+    student.save_files(tmp);
     nlohmann::ordered_json manifest = {
         {"format_version", kModelFormatVersion},
         {"kind", std::string(student.kind())},
@@ -153,21 +148,19 @@ void save_student(const Student& student, const std::string& dir) {
         {"weakdistill_version", WEAKDISTILL_VERSION},
         {"options", student.options()},
     };
-    write_file_atomically((tmp / "model.json").string(), manifest.dump(2) + "\n");
-    // Replace the old folder: move it aside first so that `dir` is never half a model.
-    const fs::path old = target.string() + ".old." + std::to_string(::getpid());
-    if (fs::exists(target)) fs::rename(target, old);
-    fs::rename(tmp, target);
-    fs::remove_all(old);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+    write_file_atomically(tmp + "/model.json", manifest.dump(2) + "\n");
+  });
+}
+
+void Student::export_files(std::string_view format, const std::string&) const {
+  throw UsageError("export: a " + std::string(kind()) + " student has no " + std::string(format) +
+                   " form (it exists only as weakdistill's model folder, read by `predict`, " +
+                   "`serve` and the C++ library); kinds with one: fasttext, bert-cls, bert-ner");
 }
 
 std::unique_ptr<Student> load_student(const std::string& dir, std::string_view expect_kind,
-                                      std::optional<Task> expect_task) {
+                                      std::optional<Task> expect_task,
+                                      const nlohmann::json& overrides) {
   const fs::path manifest_path = fs::path(dir) / "model.json";
   std::ifstream in(manifest_path);
   if (!in) {
@@ -206,7 +199,9 @@ std::unique_ptr<Student> load_student(const std::string& dir, std::string_view e
   }
   std::unique_ptr<Student> student;
   try {
-    student = make_student(task, kind, m.value("options", nlohmann::json::object()));
+    nlohmann::json options = m.value("options", nlohmann::json::object());
+    if (!overrides.empty()) options.merge_patch(overrides);
+    student = make_student(task, kind, options);
   } catch (const UsageError& e) {
     throw InputError(manifest_path.string() + ": " + e.what());
   }

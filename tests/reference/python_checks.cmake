@@ -60,3 +60,11 @@ if(TARGET embed_tests)
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(python_check_hashing_embedder PROPERTIES LABELS integration TIMEOUT 1800)
 endif()
+
+# The independent reader of exported Hugging Face folders checks itself: its CRF decoding against
+# enumeration of every path, and that it catches renamed tensors, wrong shapes, bad labels and
+# perturbed predictions (tests/cli/export_test.cc runs it on real exports).
+add_test(NAME python_check_hf_export_reader
+         COMMAND ${WEAKDISTILL_SYSTEM_PYTHON} ${_reference_dir}/hf_export_reference.py selftest
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(python_check_hf_export_reader PROPERTIES LABELS unit TIMEOUT 600)

@@ -3,6 +3,8 @@
 // reader for the .npy files its `forward` writes.
 #pragma once
 
+#include <sys/wait.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -21,19 +23,30 @@ inline std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// Runs tests/reference/bert_reference.py with `args` (already quoted where
-// needed); throws with the command and its output on failure.
-inline void bert_reference(const std::string& args) {
-  const std::string script =
-      std::string(WEAKDISTILL_SOURCE_DIR) + "/tests/reference/bert_reference.py";
-  const std::string command = "/usr/bin/python3 " + shell_quote(script) + " " + args + " 2>&1";
+// Runs tests/reference/<script> with Debian's python3 and `args` (already quoted where needed);
+// returns its exit status and output (stdout and stderr).
+struct ReferenceRun {
+  int status = -1;
+  std::string output;
+};
+inline ReferenceRun run_reference(const std::string& script, const std::string& args) {
+  const std::string path = std::string(WEAKDISTILL_SOURCE_DIR) + "/tests/reference/" + script;
+  const std::string command = "/usr/bin/python3 " + shell_quote(path) + " " + args + " 2>&1";
   FILE* p = ::popen(command.c_str(), "r");
   if (!p) throw std::runtime_error("cannot run " + command);
-  std::string output;
+  ReferenceRun r;
   char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) output.append(buf, n);
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
   const int status = ::pclose(p);
-  if (status != 0) throw std::runtime_error(command + " failed:\n" + output);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// Runs tests/reference/bert_reference.py with `args`; throws with the command and its output
+// on failure.
+inline void bert_reference(const std::string& args) {
+  const ReferenceRun r = run_reference("bert_reference.py", args);
+  if (r.status != 0) throw std::runtime_error("bert_reference.py " + args + " failed:\n" + r.output);
 }
 
 // A float32 .npy array: its shape and values (C order).

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <fstream>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -32,5 +33,12 @@ class AtomicFile {
 
 // Writes `content` to `path` atomically.
 void write_file_atomically(const std::string& path, std::string_view content);
+
+// Builds the folder `dir` so that it is never half-made: `fill` writes into a new temporary
+// folder beside `dir`, which then replaces `dir` (an existing `dir` is moved aside first and
+// removed after). When `fill` throws, the temporary folder is removed, `dir` is left as it
+// was, and the exception propagates. Parent folders are created.
+void build_folder_atomically(const std::string& dir,
+                             const std::function<void(const std::string& tmp)>& fill);
 
 }  // namespace weakdistill

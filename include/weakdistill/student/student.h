@@ -68,6 +68,11 @@ class Student {
   // Predicts each input (only its text is read). Requires a trained or loaded model.
   virtual std::vector<Prediction> predict(const std::vector<Sample>& inputs) = 0;
 
+  // What the model can predict: the labels of a classifier, the entity types of a tagger (in
+  // the model's order); empty for summarization and for kinds that do not know (command).
+  // Empty before train() or load.
+  virtual std::vector<std::string> labels() const { return {}; }
+
   // The kind's options, as the mapping they were read from (for the model folder).
   virtual nlohmann::json options() const = 0;
 
@@ -76,6 +81,11 @@ class Student {
   virtual void save_files(const std::string& dir) const = 0;
   // Reads what save_files() wrote.
   virtual void load_files(const std::string& dir) = 0;
+
+  // Writes the model in the foreign `format` ("hf": what Hugging Face transformers, or for
+  // fasttext the fasttext library, reads) into the existing empty folder `dir`; see
+  // docs/EXPORT.md. The default throws UsageError saying that the kind has no foreign format.
+  virtual void export_files(std::string_view format, const std::string& dir) const;
 
   // Called after every epoch; the default logs nothing.
   std::function<void(const EpochReport&)> on_epoch;
@@ -103,7 +113,10 @@ void save_student(const Student& student, const std::string& dir);
 // Loads a folder written by save_student(). Throws InputError naming the folder
 // when model.json is missing or malformed, the format version differs, or
 // (when given) the kind or task is not what the caller expects.
+// `overrides` replaces saved options that do not change the model, e.g. {"threads": 4} for a
+// server with other cores than the training machine.
 std::unique_ptr<Student> load_student(const std::string& dir, std::string_view expect_kind = {},
-                                      std::optional<Task> expect_task = std::nullopt);
+                                      std::optional<Task> expect_task = std::nullopt,
+                                      const nlohmann::json& overrides = nlohmann::json::object());
 
 }  // namespace weakdistill

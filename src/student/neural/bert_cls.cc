@@ -9,12 +9,14 @@
 // folder's config.json, vocab.txt (and tokenizer_config.json), so that it loads
 // without the pretrained folder.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <numeric>
 #include <set>
 
 #include "bert.h"
+#include "bert_export.h"
 #include "bert_finetune.h"
 #include "kinds_internal.h"
 #include "neural_kinds.h"
@@ -29,6 +31,26 @@ namespace {
 
 using student_internal::BertEncoder;
 using student_internal::BertFineTuneOptions;
+
+constexpr const char* kExportReadme = R"(# A bert-cls student exported by weakdistill
+
+A Hugging Face transformers `{0}ForSequenceClassification`: the fine-tuned encoder, its pooler
+and a linear classifier over the labels {2} (`config.json`'s `id2label`). It gives the label
+probabilities weakdistill's `predict` gives (checked to 1e-4 by weakdistill's tests, with a
+reader written from transformers' equations):
+
+    from transformers import AutoTokenizer, AutoModelForSequenceClassification
+    tok = AutoTokenizer.from_pretrained("THIS_FOLDER")
+    model = AutoModelForSequenceClassification.from_pretrained("THIS_FOLDER").eval()
+    batch = tok(["...", "..."], padding=True, truncation=True, return_tensors="pt")
+    probs = model(**batch).logits.softmax(-1)
+
+Texts are cut to {1} tokens, [CLS] and [SEP] included (`model_max_length`), as weakdistill cut
+them; pass `truncation=True`. Weights are float32 (`model.safetensors`).
+
+The folder is also a pretrained starting point for weakdistill (`student.path`): the encoder is
+read and the classifier is left aside.
+)";
 
 class BertClassifierImpl : public torch::nn::Module {
  public:
@@ -57,7 +79,9 @@ class BertClassifierImpl : public torch::nn::Module {
   }
 
   BertEncoder& encoder() { return encoder_; }
+  const BertEncoder& encoder() const { return encoder_; }
   torch::nn::Linear& out() { return out_; }
+  const torch::nn::Linear& out() const { return out_; }
 
  private:
   std::string pooling_;
@@ -85,6 +109,8 @@ class BertClsStudent : public Student {
 
   Task task() const override { return Task::kClassification; }
   std::string_view kind() const override { return "bert-cls"; }
+
+  std::vector<std::string> labels() const override { return labels_.tokens(); }
 
   nlohmann::json options() const override {
     nlohmann::json j = student_internal::bert_finetune_json(options_);
@@ -188,6 +214,27 @@ class BertClsStudent : public Student {
     tokenizer_ = bert.tokenizer;
     config_ = bert.config;
     net_ = net;
+  }
+
+  void export_files(std::string_view format, const std::string& dir) const override {
+    if (format != "hf") Student::export_files(format, dir);
+    if (!net_) throw std::logic_error("bert-cls: export before train() or load");
+    if (pooling_ != "pooler") {
+      throw InputError(
+          "export: this bert-cls student was trained with pooling: " + pooling_ +
+          "; transformers' BertForSequenceClassification classifies the pooler's output "
+          "(pooling: pooler), so the exported model would not predict what this one does. "
+          "Train it again with --set pooling=pooler to export it");
+    }
+    student_internal::BertExport e;
+    e.head = "ForSequenceClassification";
+    e.labels = labels_.tokens();
+    e.classifier_weight = net_->out()->weight;
+    e.classifier_bias = net_->out()->bias;
+    e.max_length = static_cast<std::int64_t>(max_length(config_));
+    e.readme = fmt::format(kExportReadme, config_.model_type == "ernie" ? "Ernie" : "Bert",
+                           e.max_length, fmt::join(e.labels, ", "));
+    student_internal::write_bert_export(*net_->encoder(), folder_, *tokenizer_, e, dir);
   }
 
  private:

@@ -17,12 +17,14 @@
 // Model folder: weights.pt (encoder, head, CRF), tags.json, and the pretrained
 // folder's config.json, vocab.txt (and tokenizer_config.json).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <numeric>
 #include <set>
 
 #include "bert.h"
+#include "bert_export.h"
 #include "bert_finetune.h"
 #include "crf.h"
 #include "kinds_internal.h"
@@ -39,6 +41,38 @@ namespace {
 
 using student_internal::BertEncoder;
 using student_internal::Crf;
+
+constexpr const char* kExportReadme = R"(# A bert-ner student exported by weakdistill
+
+A Hugging Face transformers `{0}ForTokenClassification`: the fine-tuned encoder and a linear
+layer giving each token a score per BIO tag ({3}; `config.json`'s `id2label`).
+
+weakdistill decodes these scores with a linear-chain CRF, whose learned scores are in the same
+`model.safetensors` under names transformers does not know (it loads the model and warns that
+they were not used):
+
+- `crf.transitions` [T, T]: `transitions[i][j]`, tag i followed by tag j;
+- `crf.start_transitions` [T]: tag j starts a text; `crf.end_transitions` [T]: tag i ends it.
+
+Plain transformers (`pipeline("token-classification")`, or `logits.argmax(-1)`) ignores them
+and takes each token's best tag on its own, which can differ from weakdistill's entities: an
+`I-X` after `O`, or an entity boundary the CRF would not have drawn. To get weakdistill's
+entities, take the logits of the tokens between [CLS] and [SEP] as emissions e[t][j] and find
+the tag path y that maximises
+
+    start[y_0] + sum_t e[t][y_t] + sum_(t>0) transitions[y_(t-1)][y_t] + end[y_(n-1)]
+
+over the paths BIO allows (no `I-X` first, and `I-X` only after `B-X` or `I-X`): Viterbi.
+pytorch-crf's `CRF(num_tags, batch_first=True)` loads the three tensors as its state dict
+(`transitions`, `start_transitions`, `end_transitions`); it knows no BIO rule, so set the
+forbidden entries to -10000 first.
+
+Texts longer than {2} tokens are read by weakdistill in consecutive windows of {2} tokens, each
+as [CLS] window [SEP] ({1} tokens, `model_max_length`). Weights are float32.
+
+The folder is also a pretrained starting point for weakdistill (`student.path`): the encoder is
+read, the classifier and CRF are left aside.
+)";
 
 class BertTaggerImpl : public torch::nn::Module {
  public:
@@ -60,8 +94,11 @@ class BertTaggerImpl : public torch::nn::Module {
   }
 
   BertEncoder& encoder() { return encoder_; }
+  const BertEncoder& encoder() const { return encoder_; }
   torch::nn::Linear& out() { return out_; }
+  const torch::nn::Linear& out() const { return out_; }
   Crf& crf() { return crf_; }
+  const Crf& crf() const { return crf_; }
 
  private:
   BertEncoder encoder_{nullptr};
@@ -94,6 +131,14 @@ class BertNerStudent : public Student {
 
   Task task() const override { return Task::kNer; }
   std::string_view kind() const override { return "bert-ner"; }
+
+  std::vector<std::string> labels() const override {
+    std::vector<std::string> types;  // from B-X, in tag order
+    for (const std::string& t : tags_.tokens()) {
+      if (t.starts_with("B-")) types.push_back(t.substr(2));
+    }
+    return types;
+  }
 
   nlohmann::json options() const override {
     nlohmann::json j = student_internal::bert_finetune_json(options_);
@@ -214,6 +259,24 @@ class BertNerStudent : public Student {
                                            bert.folder.tokenizer_config_path};
     tokenizer_ = bert.tokenizer;
     net_ = net;
+  }
+
+  void export_files(std::string_view format, const std::string& dir) const override {
+    if (format != "hf") Student::export_files(format, dir);
+    if (!net_) throw std::logic_error("bert-ner: export before train() or load");
+    const student_internal::BertConfig& c = net_->encoder()->config();
+    student_internal::BertExport e;
+    e.head = "ForTokenClassification";
+    e.labels = tags_.tokens();
+    e.classifier_weight = net_->out()->weight;
+    e.classifier_bias = net_->out()->bias;
+    e.extra = {{"crf.transitions", net_->crf()->transitions()},
+               {"crf.start_transitions", net_->crf()->start()},
+               {"crf.end_transitions", net_->crf()->end()}};
+    e.max_length = std::min<std::int64_t>(options_.max_length, c.max_position_embeddings);
+    e.readme = fmt::format(kExportReadme, c.model_type == "ernie" ? "Ernie" : "Bert", e.max_length,
+                           e.max_length - 2, fmt::join(e.labels, ", "));
+    student_internal::write_bert_export(*net_->encoder(), folder_, *tokenizer_, e, dir);
   }
 
  private:

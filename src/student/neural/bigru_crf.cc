@@ -242,6 +242,14 @@ class BiGruCrfStudent : public Student {
   Task task() const override { return Task::kNer; }
   std::string_view kind() const override { return "bigru-crf"; }
 
+  std::vector<std::string> labels() const override {
+    std::vector<std::string> types;  // from B-X, in tag order
+    for (const std::string& t : tags_.tokens()) {
+      if (t.starts_with("B-")) types.push_back(t.substr(2));
+    }
+    return types;
+  }
+
   nlohmann::json options() const override {
     const auto& o = options_;
     return {{"char_dim", o.char_dim},

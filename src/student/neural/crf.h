@@ -74,6 +74,9 @@ class CrfImpl : public torch::nn::Module {
   torch::Tensor effective_transitions() const { return transitions_ + forbidden_; }
   torch::Tensor effective_start() const { return start_ + forbidden_start_; }
   const torch::Tensor& end() const { return end_; }
+  // The learned parameters alone (no -inf): [T, T] and [T].
+  const torch::Tensor& transitions() const { return transitions_; }
+  const torch::Tensor& start() const { return start_; }
 
  private:
   std::int64_t num_tags_;

@@ -151,6 +151,8 @@ class TextCnnStudent : public Student {
   Task task() const override { return Task::kClassification; }
   std::string_view kind() const override { return "textcnn"; }
 
+  std::vector<std::string> labels() const override { return labels_.tokens(); }
+
   nlohmann::json options() const override {
     const auto& o = options_;
     return {{"embedding_dim", o.embedding_dim},
