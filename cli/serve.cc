@@ -112,7 +112,7 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--max-wait-ms", o.batching.max_wait_ms,
                   "How long a request may wait for others to fill a batch")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 10000.0));
+      ->check(CLI::Range(0.0, 3600000.0));
   cmd->add_option("--max-body-bytes", o.max_body_bytes, "Largest request body (413 above)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -18,6 +18,14 @@ PredictBatcher::~PredictBatcher() {
   thread_.join();
 }
 
+void PredictBatcher::drain() {
+  {
+    std::lock_guard lock(mutex_);
+    draining_ = true;
+  }
+  wake_.notify_all();
+}
+
 std::vector<Prediction> PredictBatcher::predict(std::vector<Sample> inputs) {
   if (inputs.empty()) return {};
   std::future<std::vector<Prediction>> result;
@@ -46,7 +54,7 @@ void PredictBatcher::loop() {
       // Wait for a full batch, but not past the oldest request's deadline.
       const auto deadline = queue_.front().queued + wait;
       wake_.wait_until(lock, deadline,
-                       [&] { return stopping_ || queued_texts_ >= options_.max_batch; });
+                       [&] { return stopping_ || draining_ || queued_texts_ >= options_.max_batch; });
       std::size_t texts = 0;
       while (!queue_.empty() &&
              (batch.empty() || texts + queue_.front().inputs.size() <= options_.max_batch)) {
@@ -60,6 +68,8 @@ void PredictBatcher::loop() {
     for (const Job& j : batch) inputs.insert(inputs.end(), j.inputs.begin(), j.inputs.end());
     try {
       std::vector<Prediction> out = student_.predict(inputs);
+      // Counted before anyone is answered, so that a client that got its answer sees it counted.
+      if (on_batch_) on_batch_(inputs.size(), batch.size());
       std::size_t at = 0;
       for (Job& j : batch) {
         const auto begin = out.begin() + static_cast<std::ptrdiff_t>(at);
@@ -71,7 +81,6 @@ void PredictBatcher::loop() {
     } catch (...) {
       for (Job& j : batch) j.done.set_exception(std::current_exception());
     }
-    if (on_batch_) on_batch_(inputs.size(), batch.size());
   }
 }
 

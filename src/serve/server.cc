@@ -4,6 +4,8 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -180,6 +182,16 @@ Server::Server(Student& student, ServeOptions options)
   const int threads = std::max(1, i.options.connections);
   i.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   i.http.set_payload_max_length(i.options.max_body_bytes);
+  // The socket is kept to listen on it again: Debian's libcpp-httplib listens with a backlog of
+  // 5, compiled in, and a burst of clients beyond that overflows the queue (clients then see
+  // dropped connections). No SO_REUSEPORT (httplib's default): a second server on a port in use
+  // must fail, not share it.
+  int listening = -1;
+  i.http.set_socket_options([&listening](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listening = sock;
+  });
   i.routes();
   if (i.options.port == 0) {
     i.port = i.http.bind_to_any_port(i.options.host);
@@ -191,6 +203,7 @@ Server::Server(Student& student, ServeOptions options)
                                          "this machine)",
                                          i.options.host, i.options.port));
   }
+  if (listening >= 0) ::listen(listening, SOMAXCONN);
 }
 
 Server::~Server() = default;
@@ -199,7 +212,10 @@ int Server::port() const { return impl_->port; }
 
 void Server::run() { impl_->http.listen_after_bind(); }
 
-void Server::stop() { impl_->http.stop(); }
+void Server::stop() {
+  impl_->batcher.drain();
+  impl_->http.stop();
+}
 
 std::uint64_t Server::requests() const { return impl_->metrics.requests(); }
 

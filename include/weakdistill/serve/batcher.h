@@ -37,6 +37,10 @@ class PredictBatcher {
   PredictBatcher(const PredictBatcher&) = delete;
   PredictBatcher& operator=(const PredictBatcher&) = delete;
 
+  // Stops waiting for batches to fill: what is queued, and what comes later, is predicted at
+  // once (a server that is shutting down answers its last requests without delay).
+  void drain();
+
   // Blocks until `inputs` are predicted; rethrows what the student's predict() threw for the
   // batch they were in. Thread-safe.
   std::vector<Prediction> predict(std::vector<Sample> inputs);
@@ -57,6 +61,7 @@ class PredictBatcher {
   std::deque<Job> queue_;
   std::size_t queued_texts_ = 0;
   bool stopping_ = false;
+  bool draining_ = false;
   std::thread thread_;
 };
 
