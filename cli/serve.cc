@@ -69,14 +69,20 @@ void run_serve(ServeArgs& a) {
   if (::pipe(g_signal_pipe) != 0) throw std::runtime_error("serve: cannot make a pipe");
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  std::thread([&server] {
+  std::thread watcher([&server] {
     int signal = 0;
-    if (::read(g_signal_pipe[0], &signal, sizeof signal) != sizeof signal) return;
+    if (::read(g_signal_pipe[0], &signal, sizeof signal) != sizeof signal || signal == 0) return;
     spdlog::info("{}: finishing the requests in flight, then stopping (again to stop at once)",
                  signal == SIGTERM ? "SIGTERM" : "SIGINT");
     server.stop();
-  }).detach();
+  });
   server.run();
+  // run() ends only after a stop; a 0 wakes the watcher in case it was not a signal's.
+  if (!g_stopping.exchange(true)) {
+    const int none = 0;
+    [[maybe_unused]] const auto n = ::write(g_signal_pipe[1], &none, sizeof none);
+  }
+  watcher.join();
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   spdlog::info("stopped after {} requests", server.requests());
@@ -128,7 +134,7 @@ void add_serve(CLI::App& app) {
                   "\"Authorization: Bearer <key>\" (all endpoints but /health)");
   cmd->footer(
       "Example:\n"
-      "  weakdistill serve runs/cls/best/model --port 8000 &\n"
+      "  weakdistill serve runs/cls-offline/best --port 8000 &\n"
       "  curl -s localhost:8000/v1/predict -d '{\"texts\": [\"A股三大指数集体收涨\"]}'\n"
       "SIGTERM or Ctrl-C: the requests in flight are answered, then the server exits 0.\n");
   cmd->callback([args] { run_serve(*args); });

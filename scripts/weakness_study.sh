@@ -25,7 +25,9 @@
 #         weak_in        distill.weakness=in_sample distill.seed_from=train
 #         weak_cv        distill.weakness=cv distill.seed_from=train
 #         weak_cv_label  distill.weakness=cv distill.allocation=per_label distill.seed_from=train
+#                        (cls and ner: sum has no labels to allocate over)
 #         weak_in_label  distill.weakness=in_sample distill.allocation=per_label distill.seed_from=train
+#                        (cls and ner)
 #         weak_cv_soft   distill.weakness=cv distill.soft_h=on distill.seed_from=train (cls only)
 #         paper          distill.weakness=in_sample distill.seed_from=train_dev (the paper's
 #                        C_label: dev samples may be seeds, so dev is optimistic)
@@ -135,7 +137,8 @@ task_cv_sets() {
   esac
 }
 arm_applies() {  # arm task
-  case $1 in weak_cv_soft) [ "$2" = cls ] ;; *) return 0 ;; esac
+  # soft h needs label probabilities; per-label allocation needs labels (sum has none).
+  case $1 in weak_cv_soft) [ "$2" = cls ] ;; *_label) [ "$2" != sum ] ;; *) return 0 ;; esac
 }
 arm_sets() {  # arm task
   case $1 in

@@ -141,7 +141,11 @@ RunConfig parse_run_config(const nlohmann::json& config, const std::string& name
     r.get("allocation", t.allocation);
     r.get("schedule", t.schedule);
     r.finish();
-    if (t.weakness.empty()) t.weakness = c.protocol == "clean" ? "cv" : "in_sample";
+    // The defaults follow docs/RESULTS.md's weakness study (config.h says which won where).
+    const bool clean = c.protocol == "clean";
+    if (t.seeds.empty()) t.seeds = clean && c.task == Task::kSummarization ? "uniform" : "weakness";
+    if (t.allocation.empty()) t.allocation = clean && c.task == Task::kNer ? "per_label" : "global";
+    if (t.weakness.empty()) t.weakness = clean && t.seeds != "uniform" ? "cv" : "in_sample";
     if (t.weakness != "in_sample" && t.weakness != "cv") r.fail("weakness", "must be in_sample or cv");
     if (t.cv_folds < 2 || t.cv_folds > 100) r.fail("cv_folds", "must be in 2..100");
     if (t.allocation != "global" && t.allocation != "per_label") {

@@ -9,12 +9,17 @@
 namespace weakdistill {
 namespace {
 
-nlohmann::json config(const testing::TempDir& dir, const std::string& protocol) {
-  const std::string data = dir.write("d.jsonl", "{\"text\": \"x\", \"label\": \"a\"}\n");
-  nlohmann::json c = {{"task", "classification"},
+nlohmann::json config(const testing::TempDir& dir, const std::string& protocol,
+                      const std::string& task = "classification") {
+  const std::string line = task == "classification" ? "{\"text\": \"x\", \"label\": \"a\"}\n"
+                           : task == "ner"          ? "{\"text\": \"x\", \"entities\": []}\n"
+                                                    : "{\"text\": \"xy\", \"summary\": \"x\"}\n";
+  const std::string data = dir.write(task + ".jsonl", line);
+  const char* student = task == "classification" ? "fasttext" : task == "ner" ? "bigru-crf" : "lead";
+  nlohmann::json c = {{"task", task},
                       {"protocol", protocol},
                       {"data", {{"train", data}, {"dev", data}, {"test", data}}},
-                      {"student", {{"kind", "fasttext"}}},
+                      {"student", {{"kind", student}}},
                       {"teacher", {{"kind", "pool"}}}};
   return c;
 }
@@ -56,6 +61,42 @@ TEST(ConfigDefaults, NewLoopKeysHaveTheirDefaultsWrittenOut) {
   const RunConfig o = parse_run_config(one, "c.yaml");
   EXPECT_EQ(o.distill.rounds_limit(), 1);
   EXPECT_EQ(o.distill.round_quota(), 40u);
+}
+
+// The study in docs/RESULTS.md decided these per task: per-label allocation won on ner, uniform
+// seeds on sum (where the weakness is then measured in sample, only for the report).
+TEST(ConfigDefaults, EachTaskGetsTheSeedingThatWonInTheWeaknessStudy) {
+  testing::TempDir dir;
+  const RunConfig cls = parse_run_config(config(dir, "clean"), "c.yaml");
+  EXPECT_EQ(cls.distill.seeds, "weakness");
+  EXPECT_EQ(cls.distill.allocation, "global");
+  EXPECT_EQ(cls.distill.weakness, "cv");
+  const RunConfig ner = parse_run_config(config(dir, "clean", "ner"), "c.yaml");
+  EXPECT_EQ(ner.distill.seeds, "weakness");
+  EXPECT_EQ(ner.distill.allocation, "per_label");
+  EXPECT_EQ(ner.distill.weakness, "cv");
+  EXPECT_EQ(ner.resolved["distill"]["allocation"], "per_label");
+  const RunConfig sum = parse_run_config(config(dir, "clean", "summarization"), "c.yaml");
+  EXPECT_EQ(sum.distill.seeds, "uniform");
+  EXPECT_EQ(sum.distill.allocation, "global");
+  EXPECT_EQ(sum.distill.weakness, "in_sample");
+  EXPECT_EQ(sum.resolved["distill"]["seeds"], "uniform");
+  // Protocol paper keeps the paper's: weakness seeds, global allocation, in-sample h.
+  for (const char* task : {"ner", "summarization"}) {
+    const RunConfig p = parse_run_config(config(dir, "paper", task), "c.yaml");
+    EXPECT_EQ(p.distill.seeds, "weakness") << task;
+    EXPECT_EQ(p.distill.allocation, "global") << task;
+    EXPECT_EQ(p.distill.weakness, "in_sample") << task;
+  }
+  // Given, they stand.
+  auto n = config(dir, "clean", "ner");
+  n["distill"] = {{"allocation", "global"}};
+  EXPECT_EQ(parse_run_config(n, "c.yaml").distill.allocation, "global");
+  auto s = config(dir, "clean", "summarization");
+  s["distill"] = {{"seeds", "weakness"}};
+  const RunConfig sw = parse_run_config(s, "c.yaml");
+  EXPECT_EQ(sw.distill.seeds, "weakness");
+  EXPECT_EQ(sw.distill.weakness, "cv");
 }
 
 }  // namespace

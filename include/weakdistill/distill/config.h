@@ -51,8 +51,10 @@ struct DistillConfig {
   // (off: the first per_round verified candidates in request order).
   bool verify = true;
   bool diversity = true;
-  // "weakness" (by error value) or "uniform" seed sampling.
-  std::string seeds = "weakness";
+  // "weakness" (by error value) or "uniform" seed sampling. Unset: "uniform" for summarization
+  // under protocol clean (where weakness-drawn seeds lost to uniform ones on every seed, by 0.26
+  // ROUGE-L points: docs/RESULTS.md, "Weakness without leaks"), "weakness" otherwise.
+  std::string seeds;
   // Which labeled samples may be seeds: "train" or "train_dev" (SPEC.md: train ∪ dev, the
   // paper's C_label). Samples imitating dev samples carry dev's labels into training, which
   // makes dev optimistic (near-copies, augment, show it most), and dev also picks the best
@@ -76,7 +78,8 @@ struct DistillConfig {
   // trained on the training samples it scores) or "cv" (a training sample by a student trained
   // on the other cv_folds folds plus every accepted sample; dev by the round's student).
   // Unset: "cv" under protocol clean (seeds from train, where in-sample h is nearly always 1),
-  // "in_sample" under protocol paper.
+  // "in_sample" under protocol paper, and "in_sample" whenever seeds are uniform (h is then only
+  // reported, so the k fold trainings would buy nothing).
   std::string weakness;
   bool weakness_given = false;  // set in the config (not defaulted): never bent to the data
   // cv: folds (>= 2, at most the smallest label's training count for classification),
@@ -89,7 +92,9 @@ struct DistillConfig {
   // How a round's requests are spread: "global" (seeds drawn from every eligible sample by
   // error value) or "per_label" (requests split over labels, or ner entity types, by their
   // error mass with a floor, then seeds drawn within each label by error value).
-  std::string allocation = "global";
+  // Unset: "per_label" for ner under protocol clean (it beat global by 0.97 F1 points on every
+  // seed, and kept dev within 1.5 points of test: docs/RESULTS.md), "global" otherwise.
+  std::string allocation;
   // "iterative" (the loop) or "one_shot": every request of the run in round 1 (per_round ×
   // max_rounds samples), one training, then stop: a plain synthetic-data pipeline at equal
   // requests.
