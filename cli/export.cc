@@ -35,7 +35,7 @@ void add_export(CLI::App& app) {
   cmd->add_flag("--force", args->options.force, "Replace OUT_DIR when it holds files");
   cmd->footer(
       "Example:\n"
-      "  weakdistill export runs/cls/best/model --format hf exported/\n"
+      "  weakdistill export runs/cls-offline/best --format hf exported/\n"
       "  python3 -c 'from transformers import pipeline; "
       "print(pipeline(\"text-classification\", model=\"exported\")(\"...\"))'\n");
   cmd->callback([args] {
