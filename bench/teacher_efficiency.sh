@@ -269,7 +269,8 @@ if ((part_a)); then
         launch "$name" reservoir-run --task "$t" --arm "$arm" --seed "$s" \
           --per-round "$per_round" --max-train "$max_train" --note "$note" -- \
           "$config" --set "distill.reservoir=$arm" --set "distill.seed=$s" \
-          --set distill.seed_from=train_dev \
+          --set distill.seed_from=train_dev --set distill.weakness=in_sample \
+          --set distill.seeds=weakness --set distill.allocation=global \
           --set "data.few_shot.seed=$s" --set "distill.per_round=$per_round" \
           --set "distill.max_train=$max_train" --set distill.patience=100 \
           --set distill.max_rounds=20 "${extra[@]}"

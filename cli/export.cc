@@ -1,11 +1,12 @@
 // weakdistill export: writes a saved student in a form other tools read (docs/EXPORT.md).
+#include "weakdistill/student/export.h"
+
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <memory>
 
 #include "commands.h"
-#include "weakdistill/student/export.h"
 
 namespace weakdistill::cli {
 namespace {
@@ -20,14 +21,14 @@ struct ExportArgs {
 
 void add_export(CLI::App& app) {
   auto args = std::make_shared<ExportArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "export", "Write a saved student as a Hugging Face folder (bert-cls, bert-ner) or a "
-                "fastText .bin (fasttext)");
+  CLI::App* cmd =
+      app.add_subcommand("export",
+                         "Write a saved student as a Hugging Face folder (bert-cls, bert-ner) or a "
+                         "fastText .bin (fasttext)");
   cmd->add_option("MODEL_DIR", args->model, "Model folder written by train or run")
       ->required()
       ->check(CLI::ExistingDirectory);
-  cmd->add_option("OUT_DIR", args->out, "Folder to write (made; must not hold files)")
-      ->required();
+  cmd->add_option("OUT_DIR", args->out, "Folder to write (made; must not hold files)")->required();
   cmd->add_option("--format", args->options.format,
                   "hf: transformers' BertForSequenceClassification / BertForTokenClassification "
                   "folder, or for fasttext the .bin the fasttext command reads")

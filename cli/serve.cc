@@ -1,6 +1,6 @@
 // weakdistill serve: a saved student behind HTTP (docs/SERVE.md).
-#include <unistd.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -44,7 +44,8 @@ void run_serve(ServeArgs& a) {
   if (!a.api_key_env.empty()) {
     const char* key = std::getenv(a.api_key_env.c_str());
     if (!key || !*key) {
-      throw UsageError("--api-key-env " + a.api_key_env + ": that environment variable is not set "
+      throw UsageError("--api-key-env " + a.api_key_env +
+                       ": that environment variable is not set "
                        "or empty");
     }
     a.options.api_key = key;
@@ -57,12 +58,13 @@ void run_serve(ServeArgs& a) {
   const std::unique_ptr<Student> student = load_student(a.model, {}, std::nullopt, overrides);
   a.options.model_dir = a.model;
   serve::Server server(*student, a.options);
-  if (!a.port_file.empty()) write_file_atomically(a.port_file, std::to_string(server.port()) + "\n");
-  spdlog::info("serving {} ({}) from {} on http://{}:{} (batches of up to {} texts, waiting up to "
-               "{} ms; {} connections)",
-               student->kind(), task_name(student->task()), a.model, a.options.host, server.port(),
-               a.options.batching.max_batch, a.options.batching.max_wait_ms,
-               a.options.connections);
+  if (!a.port_file.empty())
+    write_file_atomically(a.port_file, std::to_string(server.port()) + "\n");
+  spdlog::info(
+      "serving {} ({}) from {} on http://{}:{} (batches of up to {} texts, waiting up to "
+      "{} ms; {} connections)",
+      student->kind(), task_name(student->task()), a.model, a.options.host, server.port(),
+      a.options.batching.max_batch, a.options.batching.max_wait_ms, a.options.connections);
   // The handler only writes the signal's number to a pipe; a thread reads it and stops the
   // server in ordinary code. (sigwait would need the signals blocked in every thread, and
   // OpenBLAS starts its threads before main.)
@@ -125,8 +127,7 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--max-texts", o.limits.max_texts, "Texts in one request (400 above)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--max-text-chars", o.limits.max_text_chars,
-                  "Characters in one text (400 above)")
+  cmd->add_option("--max-text-chars", o.limits.max_text_chars, "Characters in one text (400 above)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--api-key-env", args->api_key_env,

@@ -21,8 +21,9 @@
 #
 # Each run is `weakdistill run examples/cls-offline.yaml --run-dir OUT/<variant>-s<seed>
 # --set data.few_shot.seed=<seed> distill.seed=<seed> distill.max_rounds=8 distill.reservoir=off
-# (the paper's loop: over-quota candidates are thrown away) distill.seed_from=train_dev (the
-# default when these figures were measured; a variant's own seed_from comes after and wins)
+# (the paper's loop: over-quota candidates are thrown away) distill.seed_from=train_dev
+# distill.weakness=in_sample distill.allocation=global (the defaults when these figures were
+# measured; a variant's own keys come after and win)
 # distill.patience=100 <variant's keys>`: the seed picks both the 20-a-label draw and the
 # seed sampling, so a seed's round-0 student is the same in every variant.
 # Runs whose folder already has metrics.json are skipped (the script resumes); a folder
@@ -97,6 +98,7 @@ for v in $VARIANTS; do
       nice "$BIN" run "$CONFIG" --run-dir "$dir" \
         --set data.few_shot.seed="$s" distill.seed="$s" distill.max_rounds=8 \
               distill.patience=100 distill.reservoir=off distill.seed_from=train_dev \
+              distill.weakness=in_sample distill.allocation=global \
               $(variant_sets "$v") \
         > "$dir.stdout" 2> "$dir.log"
       end=$(date +%s.%N)

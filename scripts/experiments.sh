@@ -59,9 +59,13 @@ mkdir -p "$OUT"
 # rounds; the sizes are the paper's starting points (20 a label, 3 and 100 sentences, 200 pairs).
 # distill.reservoir=off: these figures are the paper's loop, which throws over-quota candidates
 # away (the default before the reservoir came); docs/PERFORMANCE.md measures the reservoir.
-# distill.seed_from=train_dev: the figures were measured when seeds could be dev samples (the
-# default before [4/6]); scripts/weakness_study.sh measures what that does to dev.
-CURVE=(distill.test_each_round=on distill.patience=100 distill.reservoir=off distill.seed_from=train_dev)
+# distill.seed_from=train_dev distill.weakness=in_sample distill.seeds=weakness
+# distill.allocation=global: the figures were measured with the loop's defaults before [4/6]
+# (seeds could be dev samples, in-sample h, weakness seeds for every task, one pool of requests);
+# scripts/weakness_study.sh measures what each of those does.
+PRE_4_6="distill.seed_from=train_dev distill.weakness=in_sample distill.seeds=weakness distill.allocation=global"
+# shellcheck disable=SC2206
+CURVE=(distill.test_each_round=on distill.patience=100 distill.reservoir=off $PRE_4_6)
 curve_args() {
   case $1 in
     cls-*) echo examples/cls-offline.yaml "${CURVE[@]}" distill.max_rounds=12 ;;
@@ -76,9 +80,9 @@ curve_args() {
 # 200 pairs). Bigger rounds than the curves' keep the number of retrainings small.
 compare_args() {
   case $1 in
-    cls-*) echo examples/cls-offline.yaml --size 7200 --set distill.per_round=1000 distill.reservoir=off distill.seed_from=train_dev ;;
-    ner-*) echo examples/ner-offline.yaml --size 100 --set data.few_shot.n=3 distill.per_round=25 distill.reservoir=off distill.seed_from=train_dev ;;
-    sum-*) echo examples/sum-offline.yaml --size 1500 --set distill.per_round=650 distill.reservoir=off distill.seed_from=train_dev ;;
+    cls-*) echo examples/cls-offline.yaml --size 7200 --set distill.per_round=1000 distill.reservoir=off $PRE_4_6 ;;
+    ner-*) echo examples/ner-offline.yaml --size 100 --set data.few_shot.n=3 distill.per_round=25 distill.reservoir=off $PRE_4_6 ;;
+    sum-*) echo examples/sum-offline.yaml --size 1500 --set distill.per_round=650 distill.reservoir=off $PRE_4_6 ;;
     *) echo "unknown comparison: $1" >&2; return 1 ;;
   esac
 }

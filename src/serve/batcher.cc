@@ -53,8 +53,9 @@ void PredictBatcher::loop() {
       if (queue_.empty()) return;  // stopping, and nothing left
       // Wait for a full batch, but not past the oldest request's deadline.
       const auto deadline = queue_.front().queued + wait;
-      wake_.wait_until(lock, deadline,
-                       [&] { return stopping_ || draining_ || queued_texts_ >= options_.max_batch; });
+      wake_.wait_until(lock, deadline, [&] {
+        return stopping_ || draining_ || queued_texts_ >= options_.max_batch;
+      });
       std::size_t texts = 0;
       while (!queue_.empty() &&
              (batch.empty() || texts + queue_.front().inputs.size() <= options_.max_batch)) {
@@ -74,9 +75,9 @@ void PredictBatcher::loop() {
       for (Job& j : batch) {
         const auto begin = out.begin() + static_cast<std::ptrdiff_t>(at);
         at += j.inputs.size();
-        j.done.set_value(std::vector<Prediction>(std::make_move_iterator(begin),
-                                                 std::make_move_iterator(out.begin() +
-                                                     static_cast<std::ptrdiff_t>(at))));
+        j.done.set_value(std::vector<Prediction>(
+            std::make_move_iterator(begin),
+            std::make_move_iterator(out.begin() + static_cast<std::ptrdiff_t>(at))));
       }
     } catch (...) {
       for (Job& j : batch) j.done.set_exception(std::current_exception());

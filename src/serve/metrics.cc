@@ -80,27 +80,33 @@ std::uint64_t ServeMetrics::requests() const {
 std::string ServeMetrics::prometheus(const std::map<std::string, std::string>& labels) const {
   std::string out;
   std::string info;
-  for (const auto& [k, v] : labels) info += fmt::format("{}{}=\"{}\"", info.empty() ? "" : ",", k, escape(v));
-  out += "# HELP weakdistill_model_info The served model (value always 1).\n"
-         "# TYPE weakdistill_model_info gauge\n";
+  for (const auto& [k, v] : labels)
+    info += fmt::format("{}{}=\"{}\"", info.empty() ? "" : ",", k, escape(v));
+  out +=
+      "# HELP weakdistill_model_info The served model (value always 1).\n"
+      "# TYPE weakdistill_model_info gauge\n";
   out += fmt::format("weakdistill_model_info{{{}}} 1\n", info);
-  out += "# HELP weakdistill_requests_in_flight Requests being handled now.\n"
-         "# TYPE weakdistill_requests_in_flight gauge\n";
+  out +=
+      "# HELP weakdistill_requests_in_flight Requests being handled now.\n"
+      "# TYPE weakdistill_requests_in_flight gauge\n";
   out += fmt::format("weakdistill_requests_in_flight {}\n", in_flight_.load());
   std::lock_guard lock(mutex_);
-  out += "# HELP weakdistill_http_requests_total Requests answered, by endpoint and status.\n"
-         "# TYPE weakdistill_http_requests_total counter\n";
+  out +=
+      "# HELP weakdistill_http_requests_total Requests answered, by endpoint and status.\n"
+      "# TYPE weakdistill_http_requests_total counter\n";
   for (const auto& [key, count] : requests_) {
     out += fmt::format("weakdistill_http_requests_total{{path=\"{}\",status=\"{}\"}} {}\n",
                        escape(key.first), key.second, count);
   }
-  out += "# HELP weakdistill_http_request_errors_total Requests answered with a status of 400 "
-         "or more.\n# TYPE weakdistill_http_request_errors_total counter\n";
+  out +=
+      "# HELP weakdistill_http_request_errors_total Requests answered with a status of 400 "
+      "or more.\n# TYPE weakdistill_http_request_errors_total counter\n";
   std::uint64_t errors = 0;
   for (const auto& [key, count] : requests_) errors += key.second >= 400 ? count : 0;
   out += fmt::format("weakdistill_http_request_errors_total {}\n", errors);
-  out += "# HELP weakdistill_predicted_texts_total Texts predicted in successful requests.\n"
-         "# TYPE weakdistill_predicted_texts_total counter\n";
+  out +=
+      "# HELP weakdistill_predicted_texts_total Texts predicted in successful requests.\n"
+      "# TYPE weakdistill_predicted_texts_total counter\n";
   out += fmt::format("weakdistill_predicted_texts_total {}\n", texts_);
   write_histogram(out, "weakdistill_request_duration_seconds",
                   "Time from a POST /v1/predict request's arrival to its answer.", kLatencyBuckets,
@@ -108,8 +114,9 @@ std::string ServeMetrics::prometheus(const std::map<std::string, std::string>& l
   write_histogram(out, "weakdistill_batch_size_texts",
                   "Texts in one call of the model (requests batched together).", kBatchBuckets,
                   batch_texts_);
-  out += "# HELP weakdistill_batched_requests_total Requests that went through the model.\n"
-         "# TYPE weakdistill_batched_requests_total counter\n";
+  out +=
+      "# HELP weakdistill_batched_requests_total Requests that went through the model.\n"
+      "# TYPE weakdistill_batched_requests_total counter\n";
   out += fmt::format("weakdistill_batched_requests_total {}\n", batched_requests_);
   return out;
 }

@@ -11,12 +11,18 @@ namespace {
 
 const char* type_name(const nlohmann::json& v) {
   switch (v.type()) {
-    case nlohmann::json::value_t::null: return "null";
-    case nlohmann::json::value_t::boolean: return "a boolean";
-    case nlohmann::json::value_t::string: return "a string";
-    case nlohmann::json::value_t::array: return "an array";
-    case nlohmann::json::value_t::object: return "an object";
-    default: return "a number";
+    case nlohmann::json::value_t::null:
+      return "null";
+    case nlohmann::json::value_t::boolean:
+      return "a boolean";
+    case nlohmann::json::value_t::string:
+      return "a string";
+    case nlohmann::json::value_t::array:
+      return "an array";
+    case nlohmann::json::value_t::object:
+      return "an object";
+    default:
+      return "a number";
   }
 }
 
@@ -33,10 +39,11 @@ Sample sample_of(const nlohmann::json& text, const std::string& field,
   s.text = text.get<std::string>();
   const std::size_t n = utf8::length(s.text);
   if (n > limits.max_text_chars) {
-    throw ApiError(400, "text_too_long",
-                   fmt::format("{} has {} characters; this server takes at most {} (--max-text-chars)",
-                               field, n, limits.max_text_chars),
-                   field);
+    throw ApiError(
+        400, "text_too_long",
+        fmt::format("{} has {} characters; this server takes at most {} (--max-text-chars)", field,
+                    n, limits.max_text_chars),
+        field);
   }
   return s;
 }
@@ -62,8 +69,7 @@ std::string error_body(int status, std::string_view code, std::string_view messa
 std::vector<Sample> parse_predict_request(std::string_view body, const PredictLimits& limits) {
   // Checked before parsing, so that the client learns where, not only that, its bytes are wrong.
   if (const auto bad = utf8::find_invalid(body)) {
-    throw ApiError(400, "invalid_utf8",
-                   fmt::format("the body is not valid UTF-8 (byte {})", *bad));
+    throw ApiError(400, "invalid_utf8", fmt::format("the body is not valid UTF-8 (byte {})", *bad));
   }
   nlohmann::json j;
   try {
@@ -85,9 +91,10 @@ std::vector<Sample> parse_predict_request(std::string_view body, const PredictLi
   }
   const bool texts = j.contains("texts"), inputs = j.contains("inputs");
   if (texts == inputs) {
-    throw ApiError(400, texts ? "unknown_field" : "missing_field",
-                   texts ? "give \"texts\" or \"inputs\", not both"
-                         : "the body needs \"texts\": [\"...\"] or \"inputs\": [{\"text\": \"...\"}]");
+    throw ApiError(
+        400, texts ? "unknown_field" : "missing_field",
+        texts ? "give \"texts\" or \"inputs\", not both"
+              : "the body needs \"texts\": [\"...\"] or \"inputs\": [{\"text\": \"...\"}]");
   }
   const std::string field = texts ? "texts" : "inputs";
   const nlohmann::json& items = j.at(field);
@@ -112,8 +119,9 @@ std::vector<Sample> parse_predict_request(std::string_view body, const PredictLi
     for (const auto& [key, value] : item.items()) {
       if (key != "text" && key != "id") {
         throw ApiError(400, "unknown_field",
-                       "unknown field \"" + key + "\" in " + where + " (an input has \"text\" "
-                       "and optionally \"id\")",
+                       "unknown field \"" + key + "\" in " + where +
+                           " (an input has \"text\" "
+                           "and optionally \"id\")",
                        where + "." + key);
       }
     }

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
-
 #include <sys/socket.h>
 
 #include <chrono>
@@ -19,10 +18,8 @@ using Clock = std::chrono::steady_clock;
 
 // The endpoints and the method each takes; any other path is 404, another method 405.
 const std::map<std::string, std::string>& endpoints() {
-  static const std::map<std::string, std::string> e = {{"/v1/predict", "POST"},
-                                                        {"/v1/model", "GET"},
-                                                        {"/health", "GET"},
-                                                        {"/metrics", "GET"}};
+  static const std::map<std::string, std::string> e = {
+      {"/v1/predict", "POST"}, {"/v1/model", "GET"}, {"/health", "GET"}, {"/metrics", "GET"}};
   return e;
 }
 
@@ -51,8 +48,9 @@ struct Server::Impl {
   Impl(Student& s, ServeOptions o)
       : student(s),
         options(std::move(o)),
-        batcher(s, options.batching,
-                [this](std::size_t texts, std::size_t requests) { metrics.batch(texts, requests); }) {}
+        batcher(s, options.batching, [this](std::size_t texts, std::size_t requests) {
+          metrics.batch(texts, requests);
+        }) {}
 
   // The error boundary: every handler runs through here, and only here are exceptions turned
   // into statuses (ApiError: its own; InputError: 400; anything else: 500, logged).
@@ -102,19 +100,16 @@ struct Server::Impl {
     });
     http.Get("/v1/model", [this](const httplib::Request& req, httplib::Response& res) {
       endpoint(req, res, [&](std::size_t&) {
-        const nlohmann::ordered_json j = {{"kind", std::string(student.kind())},
-                                          {"task", std::string(task_name(student.task()))},
-                                          {"labels", student.labels()},
-                                          {"options", student.options()},
-                                          {"model_dir", options.model_dir},
-                                          {"weakdistill_version", WEAKDISTILL_VERSION}};
+        const nlohmann::ordered_json j = {
+            {"kind", std::string(student.kind())}, {"task", std::string(task_name(student.task()))},
+            {"labels", student.labels()},          {"options", student.options()},
+            {"model_dir", options.model_dir},      {"weakdistill_version", WEAKDISTILL_VERSION}};
         res.set_content(j.dump() + "\n", "application/json");
       });
     });
     http.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
-      endpoint(req, res, [&](std::size_t&) {
-        res.set_content("{\"status\":\"ok\"}\n", "application/json");
-      });
+      endpoint(req, res,
+               [&](std::size_t&) { res.set_content("{\"status\":\"ok\"}\n", "application/json"); });
     });
     http.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
       endpoint(req, res, [&](std::size_t&) {
@@ -146,13 +141,13 @@ struct Server::Impl {
     });
     // Answers httplib gives on its own (a body over the limit, a malformed request) get the
     // same JSON shape; the handlers' own errors already have a body.
-    http.set_error_handler(httplib::Server::HandlerWithResponse(
-        [this](const httplib::Request& req, httplib::Response& res) {
+    http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
+                                                                       httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
       if (res.status == 413) {
-        set_error(res, 413, "body_too_large",
-                  fmt::format("the body is over {} bytes (--max-body-bytes)",
-                              options.max_body_bytes));
+        set_error(
+            res, 413, "body_too_large",
+            fmt::format("the body is over {} bytes (--max-body-bytes)", options.max_body_bytes));
         res.set_header("Connection", "close");
       } else {
         set_error(res, res.status, "bad_request",
@@ -199,9 +194,10 @@ Server::Server(Student& student, ServeOptions options)
     i.port = i.http.bind_to_port(i.options.host, i.options.port) ? i.options.port : -1;
   }
   if (i.port <= 0) {
-    throw std::runtime_error(fmt::format("cannot listen on {}:{} (in use, or not an address of "
-                                         "this machine)",
-                                         i.options.host, i.options.port));
+    throw std::runtime_error(
+        fmt::format("cannot listen on {}:{} (in use, or not an address of "
+                    "this machine)",
+                    i.options.host, i.options.port));
   }
   if (listening >= 0) ::listen(listening, SOMAXCONN);
 }

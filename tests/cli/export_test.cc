@@ -81,15 +81,13 @@ class Export : public ::testing::Test {
   std::string pretrained(const std::string& data, const std::string& extra) {
     dir_.write("vocab.txt", vocab_of(data));
     const std::string model = dir_.file("pretrained");
-    bert_reference("make " + shell_quote(model) + " --vocab " +
-                   shell_quote(dir_.file("vocab.txt")) +
-                   " --hidden 32 --layers 2 --heads 4 --intermediate 64 --max-position 64 " +
-                   extra);
+    bert_reference(
+        "make " + shell_quote(model) + " --vocab " + shell_quote(dir_.file("vocab.txt")) +
+        " --hidden 32 --layers 2 --heads 4 --intermediate 64 --max-position 64 " + extra);
     return model;
   }
 
-  testing::Result train(const std::string& task, const std::string& kind,
-                        const std::string& sets) {
+  testing::Result train(const std::string& task, const std::string& kind, const std::string& sets) {
     return run_cli("train --task " + task + " --student " + kind + " --train " +
                    shell_quote(dir_.file("train.jsonl")) + " --out " +
                    shell_quote(dir_.file("model")) + " " + sets);
@@ -100,13 +98,14 @@ class Export : public ::testing::Test {
     const auto e = run_cli("export " + shell_quote(dir_.file("model")) + " --format hf " +
                            shell_quote(dir_.file("hf")));
     ASSERT_EQ(e.code, 0) << e.err;
-    const auto p = run_cli("predict --model " + shell_quote(dir_.file("model")) + " --input " +
-                           shell_quote(input) + " --output " + shell_quote(dir_.file("pred.jsonl")));
+    const auto p =
+        run_cli("predict --model " + shell_quote(dir_.file("model")) + " --input " +
+                shell_quote(input) + " --output " + shell_quote(dir_.file("pred.jsonl")));
     ASSERT_EQ(p.code, 0) << p.err;
-    const auto r = run_reference("hf_export_reference.py",
-                                 "check " + shell_quote(dir_.file("hf")) + " --input " +
-                                     shell_quote(input) + " --pred " +
-                                     shell_quote(dir_.file("pred.jsonl")) + " --tol 1e-4");
+    const auto r =
+        run_reference("hf_export_reference.py",
+                      "check " + shell_quote(dir_.file("hf")) + " --input " + shell_quote(input) +
+                          " --pred " + shell_quote(dir_.file("pred.jsonl")) + " --tol 1e-4");
     EXPECT_EQ(r.status, 0) << r.output;
     EXPECT_THAT(r.output, HasSubstr("OK:"));
   }
@@ -128,15 +127,13 @@ TEST_F(Export, BertClsIsABertForSequenceClassificationThatAReaderReproduces) {
   // The names and shapes of transformers' BertForSequenceClassification (modeling_bert.py):
   // the encoder under "bert.", the pooler, and "classifier".
   const auto names = names_in(dir_.file("hf/model.safetensors"));
-  for (const char* n : {"bert.embeddings.word_embeddings.weight",
-                        "bert.embeddings.position_embeddings.weight",
-                        "bert.embeddings.token_type_embeddings.weight",
-                        "bert.embeddings.LayerNorm.weight", "bert.embeddings.LayerNorm.bias",
-                        "bert.encoder.layer.1.attention.self.query.weight",
-                        "bert.encoder.layer.1.attention.output.LayerNorm.bias",
-                        "bert.encoder.layer.1.intermediate.dense.weight",
-                        "bert.encoder.layer.1.output.dense.bias", "bert.pooler.dense.weight",
-                        "classifier.weight", "classifier.bias"}) {
+  for (const char* n :
+       {"bert.embeddings.word_embeddings.weight", "bert.embeddings.position_embeddings.weight",
+        "bert.embeddings.token_type_embeddings.weight", "bert.embeddings.LayerNorm.weight",
+        "bert.embeddings.LayerNorm.bias", "bert.encoder.layer.1.attention.self.query.weight",
+        "bert.encoder.layer.1.attention.output.LayerNorm.bias",
+        "bert.encoder.layer.1.intermediate.dense.weight", "bert.encoder.layer.1.output.dense.bias",
+        "bert.pooler.dense.weight", "classifier.weight", "classifier.bias"}) {
     EXPECT_TRUE(names.count(n)) << n;
   }
   EXPECT_EQ(names.size(), 5u + 16u * 2u + 2u + 2u);
@@ -144,16 +141,16 @@ TEST_F(Export, BertClsIsABertForSequenceClassificationThatAReaderReproduces) {
   EXPECT_EQ(config.at("architectures"), nlohmann::json::array({"BertForSequenceClassification"}));
   EXPECT_EQ(config.at("id2label"), (nlohmann::json{{"0", "A"}, {"1", "B"}}));
   EXPECT_EQ(config.at("label2id"), (nlohmann::json{{"A", 0}, {"B", 1}}));
-  for (const char* f : {"vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
-                        "README.md"}) {
+  for (const char* f :
+       {"vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "README.md"}) {
     EXPECT_TRUE(fs::exists(dir_.file("hf/") + f)) << f;
   }
 
   // The folder is a pretrained starting point: train reads its encoder, leaves the head aside.
-  const auto again = run_cli("train --task classification --student bert-cls --train " +
-                             shell_quote(dir_.file("train.jsonl")) + " --out " +
-                             shell_quote(dir_.file("model2")) + " --set path=" +
-                             shell_quote(dir_.file("hf")) + " --set epochs=1 --set threads=1");
+  const auto again =
+      run_cli("train --task classification --student bert-cls --train " +
+              shell_quote(dir_.file("train.jsonl")) + " --out " + shell_quote(dir_.file("model2")) +
+              " --set path=" + shell_quote(dir_.file("hf")) + " --set epochs=1 --set threads=1");
   EXPECT_EQ(again.code, 0) << again.err;
 }
 
@@ -206,15 +203,14 @@ TEST_F(Export, BertNerIsABertForTokenClassificationWithItsCrfAndWindows) {
   const auto config = nlohmann::json::parse(testing::read_file(dir_.file("hf/config.json")));
   EXPECT_EQ(config.at("architectures"), nlohmann::json::array({"BertForTokenClassification"}));
   EXPECT_EQ(config.at("id2label").at("0"), "O");
-  const auto tok =
-      nlohmann::json::parse(testing::read_file(dir_.file("hf/tokenizer_config.json")));
+  const auto tok = nlohmann::json::parse(testing::read_file(dir_.file("hf/tokenizer_config.json")));
   EXPECT_EQ(tok.at("model_max_length"), 10);
   EXPECT_THAT(testing::read_file(dir_.file("hf/README.md")), HasSubstr("crf.transitions"));
 
-  const auto again = run_cli("train --task ner --student bert-ner --train " +
-                             shell_quote(dir_.file("train.jsonl")) + " --out " +
-                             shell_quote(dir_.file("model2")) + " --set path=" +
-                             shell_quote(dir_.file("hf")) + " --set epochs=1 --set threads=1");
+  const auto again =
+      run_cli("train --task ner --student bert-ner --train " +
+              shell_quote(dir_.file("train.jsonl")) + " --out " + shell_quote(dir_.file("model2")) +
+              " --set path=" + shell_quote(dir_.file("hf")) + " --set epochs=1 --set threads=1");
   EXPECT_EQ(again.code, 0) << again.err;
 }
 
@@ -302,7 +298,8 @@ TEST_F(Export, AnOutputFolderWithFilesIsKeptUnlessForced) {
   dir_.write("train.jsonl", testing::dataset(0, 10));
   ASSERT_EQ(train("classification", "fasttext", "--set threads=1 --set epochs=2").code, 0);
   dir_.write("out/mine.txt", "keep me");
-  auto r = run_cli("export " + shell_quote(dir_.file("model")) + " " + shell_quote(dir_.file("out")));
+  auto r =
+      run_cli("export " + shell_quote(dir_.file("model")) + " " + shell_quote(dir_.file("out")));
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("exists and is not empty"));
   EXPECT_EQ(testing::read_file(dir_.file("out/mine.txt")), "keep me");
@@ -326,8 +323,8 @@ TEST_F(Export, ABertClsWithoutThePoolerIsRefusedWithTheFix) {
                             " --set pooling=cls --set epochs=1 --set threads=1")
                 .code,
             0);
-  const auto r = run_cli("export " + shell_quote(dir_.file("model")) + " " +
-                         shell_quote(dir_.file("out")));
+  const auto r =
+      run_cli("export " + shell_quote(dir_.file("model")) + " " + shell_quote(dir_.file("out")));
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("pooling: cls"));
   EXPECT_THAT(r.err, HasSubstr("--set pooling=pooler"));

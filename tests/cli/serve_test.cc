@@ -51,9 +51,9 @@ std::string sum_data(int n) {
   std::string out;
   for (int i = 0; i < n; ++i) {
     const std::string& t = topics[i % 5];
-    out += nlohmann::json({{"text", t + "。记者报道，" + t + "，市民关注。"}, {"summary", t}})
-               .dump() +
-           "\n";
+    out +=
+        nlohmann::json({{"text", t + "。记者报道，" + t + "，市民关注。"}, {"summary", t}}).dump() +
+        "\n";
   }
   return out;
 }
@@ -77,10 +77,21 @@ void expect_same(const nlohmann::json& a, const nlohmann::json& b, const std::st
     return;
   }
   if (a.is_array() && b.is_array() && a.size() == b.size()) {
-    for (std::size_t i = 0; i < a.size(); ++i) expect_same(a[i], b[i], where + "[" + std::to_string(i) + "]");
+    for (std::size_t i = 0; i < a.size(); ++i)
+      expect_same(a[i], b[i], where + "[" + std::to_string(i) + "]");
     return;
   }
   EXPECT_EQ(a, b) << where;
+}
+
+// A WordPiece vocabulary of the synthetic labels' characters (support/synthetic.h).
+std::string ab_vocab() {
+  std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
+  for (const char* chars : {testing::kA, testing::kB}) {
+    const std::string s(chars);
+    for (std::size_t i = 0; i < s.size(); i += 3) vocab += s.substr(i, 3) + "\n";
+  }
+  return vocab;
 }
 
 struct Kind {
@@ -101,21 +112,16 @@ TEST_P(ServeKinds, PredictionsEqualWeakdistillPredict) {
   const std::string train = dir.write("train.jsonl", data);
   std::string sets = k.sets;
   if (std::string(k.kind) == "bert-cls") {
-    std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
-    for (const char* chars : {testing::kA, testing::kB}) {
-      const std::string s(chars);
-      for (std::size_t i = 0; i < s.size(); i += 3) vocab += s.substr(i, 3) + "\n";
-    }
-    dir.write("vocab.txt", vocab);
+    dir.write("vocab.txt", ab_vocab());
     testing::bert_reference("make " + shell_quote(dir.file("bert")) + " --vocab " +
                             shell_quote(dir.file("vocab.txt")) +
                             " --hidden 32 --layers 2 --heads 4 --intermediate 64 --max-position 32 "
                             "--prefix bert.");
     sets += " --set path=" + shell_quote(dir.file("bert"));
   }
-  const auto t = run_cli(std::string("train --task ") + k.task + " --student " + k.kind +
-                         " --train " + shell_quote(train) + " --out " +
-                         shell_quote(dir.file("model")) + " " + sets);
+  const auto t =
+      run_cli(std::string("train --task ") + k.task + " --student " + k.kind + " --train " +
+              shell_quote(train) + " --out " + shell_quote(dir.file("model")) + " " + sets);
   ASSERT_EQ(t.code, 0) << t.err;
 
   // Inputs of several lengths, with ids, and texts the model never saw.
@@ -144,17 +150,18 @@ TEST_P(ServeKinds, PredictionsEqualWeakdistillPredict) {
   ServeProcess server(shell_quote(dir.file("model")) + " --threads 1");
   httplib::Client client("127.0.0.1", server.port());
   // All at once, as {"inputs"}.
-  auto r = client.Post("/v1/predict", nlohmann::json({{"inputs", inputs}}).dump(),
-                       "application/json");
+  auto r =
+      client.Post("/v1/predict", nlohmann::json({{"inputs", inputs}}).dump(), "application/json");
   ASSERT_TRUE(r) << server.log();
   ASSERT_EQ(r->status, 200) << r->body;
   const auto all = nlohmann::json::parse(r->body).at("predictions");
   ASSERT_EQ(all.size(), expected.size());
-  for (std::size_t i = 0; i < all.size(); ++i) expect_same(expected[i], all[i], "inputs " + std::to_string(i));
+  for (std::size_t i = 0; i < all.size(); ++i)
+    expect_same(expected[i], all[i], "inputs " + std::to_string(i));
   // One at a time, as {"texts"}: no id in the answer.
   for (std::size_t i = 0; i < inputs.size(); i += 5) {
-    r = client.Post("/v1/predict",
-                    nlohmann::json({{"texts", {inputs[i].at("text")}}}).dump(), "application/json");
+    r = client.Post("/v1/predict", nlohmann::json({{"texts", {inputs[i].at("text")}}}).dump(),
+                    "application/json");
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200) << r->body;
     nlohmann::json want = expected[i];
@@ -167,24 +174,25 @@ TEST_P(ServeKinds, PredictionsEqualWeakdistillPredict) {
   const auto model = nlohmann::json::parse(r->body);
   EXPECT_EQ(model.at("kind"), k.kind);
   EXPECT_EQ(model.at("task"), k.task);
-  if (std::string(k.task) == "classification") EXPECT_EQ(model.at("labels"), nlohmann::json({"A", "B"}));
+  if (std::string(k.task) == "classification")
+    EXPECT_EQ(model.at("labels"), nlohmann::json({"A", "B"}));
   if (std::string(k.task) == "ner") EXPECT_EQ(model.at("labels"), nlohmann::json({"LOC", "PER"}));
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Kinds, ServeKinds,
-    ::testing::Values(Kind{"fasttext", "classification", cls_data, "--set epochs=5 --set threads=1"},
-                      Kind{"textcnn", "classification", cls_data,
-                           "--set epochs=2 --set threads=1 --set filters=8"},
-                      Kind{"bert-cls", "classification", cls_data,
-                           "--set epochs=2 --set threads=1 --set lr=0.001"},
-                      Kind{"bigru-crf", "ner", ner_data,
-                           "--set epochs=2 --set threads=1 --set hidden=16"},
-                      Kind{"lead", "summarization", sum_data, ""},
-                      Kind{"pointer-generator", "summarization", sum_data,
-                           "--set epochs=1 --set threads=1 --set hidden=16 --set embedding_dim=16 "
-                           "--set beam=2 --set max_length=8"}),
+    ::testing::Values(
+        Kind{"fasttext", "classification", cls_data, "--set epochs=5 --set threads=1"},
+        Kind{"textcnn", "classification", cls_data,
+             "--set epochs=2 --set threads=1 --set filters=8"},
+        Kind{"bert-cls", "classification", cls_data,
+             "--set epochs=2 --set threads=1 --set lr=0.001"},
+        Kind{"bigru-crf", "ner", ner_data, "--set epochs=2 --set threads=1 --set hidden=16"},
+        Kind{"lead", "summarization", sum_data, ""},
+        Kind{"pointer-generator", "summarization", sum_data,
+             "--set epochs=1 --set threads=1 --set hidden=16 --set embedding_dim=16 "
+             "--set beam=2 --set max_length=8"}),
     [](const auto& info) {
       std::string name = info.param.kind;
       name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
@@ -222,7 +230,8 @@ TEST_F(ServeRequests, EveryBadRequestGetsItsStatusAndAnOpenAIStyleError) {
                       " --max-texts 4 --max-text-chars 10 --max-body-bytes 2000");
   const std::vector<Bad> cases = {
       {"POST", "/v1/predict", "{\"texts\": [\"a\"", 400, "invalid_json", "", "not valid JSON"},
-      {"POST", "/v1/predict", "[1]", 400, "invalid_type", "", "must be a JSON object, not an array"},
+      {"POST", "/v1/predict", "[1]", 400, "invalid_type", "",
+       "must be a JSON object, not an array"},
       {"POST", "/v1/predict", "{\"texts\": \"甲乙\"}", 400, "invalid_type", "texts",
        "texts must be an array, not a string"},
       {"POST", "/v1/predict", "{\"texts\": [\"甲\", 3]}", 400, "invalid_type", "texts[1]",
@@ -231,8 +240,8 @@ TEST_F(ServeRequests, EveryBadRequestGetsItsStatusAndAnOpenAIStyleError) {
        "must be an object"},
       {"POST", "/v1/predict", "{\"inputs\": [{\"txt\": \"甲\"}]}", 400, "unknown_field",
        "inputs[0].txt", "unknown field \"txt\""},
-      {"POST", "/v1/predict", "{\"inputs\": [{\"id\": 1}]}", 400, "missing_field",
-       "inputs[0].text", "has no \"text\""},
+      {"POST", "/v1/predict", "{\"inputs\": [{\"id\": 1}]}", 400, "missing_field", "inputs[0].text",
+       "has no \"text\""},
       {"POST", "/v1/predict", "{\"inputs\": [{\"text\": \"甲\", \"id\": 1.5}]}", 400,
        "invalid_type", "inputs[0].id", "a string or an integer"},
       {"POST", "/v1/predict", "{}", 400, "missing_field", "", "needs \"texts\""},
@@ -255,9 +264,8 @@ TEST_F(ServeRequests, EveryBadRequestGetsItsStatusAndAnOpenAIStyleError) {
   for (const Bad& c : cases) {
     // A client per case: a 405 or 413 closes its connection.
     httplib::Client client("127.0.0.1", server.port());
-    const auto r = std::string(c.method) == "GET"
-                       ? client.Get(c.path)
-                       : client.Post(c.path, c.body, "application/json");
+    const auto r = std::string(c.method) == "GET" ? client.Get(c.path)
+                                                  : client.Post(c.path, c.body, "application/json");
     const std::string what = std::string(c.method) + " " + c.path + " " + c.body.substr(0, 60);
     ASSERT_TRUE(r) << what;
     EXPECT_EQ(r->status, c.status) << what << " -> " << r->body;
@@ -281,9 +289,12 @@ TEST_F(ServeRequests, EveryBadRequestGetsItsStatusAndAnOpenAIStyleError) {
   EXPECT_EQ(ok->status, 200);
   const auto m = client.Get("/metrics");
   ASSERT_TRUE(m);
-  EXPECT_THAT(m->body, HasSubstr("weakdistill_http_requests_total{path=\"/v1/predict\",status=\"400\"} 14"));
-  EXPECT_THAT(m->body, HasSubstr("weakdistill_http_requests_total{path=\"/v1/predict\",status=\"413\"} 1"));
-  EXPECT_THAT(m->body, HasSubstr("weakdistill_http_requests_total{path=\"other\",status=\"404\"} 1"));
+  EXPECT_THAT(m->body,
+              HasSubstr("weakdistill_http_requests_total{path=\"/v1/predict\",status=\"400\"} 14"));
+  EXPECT_THAT(m->body,
+              HasSubstr("weakdistill_http_requests_total{path=\"/v1/predict\",status=\"413\"} 1"));
+  EXPECT_THAT(m->body,
+              HasSubstr("weakdistill_http_requests_total{path=\"other\",status=\"404\"} 1"));
   EXPECT_THAT(m->body, HasSubstr("weakdistill_http_request_errors_total 18"));
   EXPECT_THAT(m->body, HasSubstr("weakdistill_predicted_texts_total 1"));
   EXPECT_EQ(server.stop(SIGINT), 0) << server.log();
@@ -330,29 +341,25 @@ class ServeBert : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     dir_->write("train.jsonl", testing::dataset(0, 8));
-    std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
-    for (const char* chars : {testing::kA, testing::kB}) {
-      const std::string s(chars);
-      for (std::size_t i = 0; i < s.size(); i += 3) vocab += s.substr(i, 3) + "\n";
-    }
-    dir_->write("vocab.txt", vocab);
+    dir_->write("vocab.txt", ab_vocab());
     testing::bert_reference("make " + shell_quote(dir_->file("bert")) + " --vocab " +
                             shell_quote(dir_->file("vocab.txt")) +
                             " --hidden 32 --layers 2 --heads 4 --intermediate 64 "
                             "--max-position 32 --prefix bert.");
     const auto t = run_cli("train --task classification --student bert-cls --train " +
                            shell_quote(dir_->file("train.jsonl")) + " --out " +
-                           shell_quote(dir_->file("model")) + " --set path=" +
-                           shell_quote(dir_->file("bert")) +
+                           shell_quote(dir_->file("model")) +
+                           " --set path=" + shell_quote(dir_->file("bert")) +
                            " --set epochs=2 --set lr=0.001 --set threads=1");
     ASSERT_EQ(t.code, 0) << t.err;
     // The expected answer of every text the clients send, from `predict`.
     std::string input;
     for (int i = 0; i < 64; ++i) {
-      input += nlohmann::json({{"text", testing::text_of(i % 2 ? testing::kA : testing::kB, 300 + i,
-                                                          3 + i % 7)}})
-                   .dump() +
-               "\n";
+      input +=
+          nlohmann::json(
+              {{"text", testing::text_of(i % 2 ? testing::kA : testing::kB, 300 + i, 3 + i % 7)}})
+              .dump() +
+          "\n";
     }
     dir_->write("input.jsonl", input);
     const auto p = run_cli("predict --model " + shell_quote(dir_->file("model")) + " --input " +
@@ -361,7 +368,8 @@ class ServeBert : public ::testing::Test {
     ASSERT_EQ(p.code, 0) << p.err;
     expected_ = new std::vector<nlohmann::json>();
     std::istringstream pred(testing::read_file(dir_->file("pred.jsonl")));
-    for (std::string line; std::getline(pred, line);) expected_->push_back(nlohmann::json::parse(line));
+    for (std::string line; std::getline(pred, line);)
+      expected_->push_back(nlohmann::json::parse(line));
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -447,9 +455,9 @@ TEST_F(ServeBert, SigtermWhileBusyAnswersEveryHeldRequestThenExits0) {
     clients.emplace_back([&, c] {
       httplib::Client client("127.0.0.1", server.port());
       client.set_read_timeout(300);
-      const auto r = client.Post(
-          "/v1/predict", nlohmann::json({{"texts", {(*expected_)[c].at("text")}}}).dump(),
-          "application/json");
+      const auto r = client.Post("/v1/predict",
+                                 nlohmann::json({{"texts", {(*expected_)[c].at("text")}}}).dump(),
+                                 "application/json");
       if (r) {
         status[c] = r->status;
         bodies[c] = r->body;
@@ -477,7 +485,8 @@ TEST_F(ServeBert, SigtermWhileBusyAnswersEveryHeldRequestThenExits0) {
   }
   EXPECT_EQ(server.wait(), 0) << server.log();
   EXPECT_THAT(server.log(), HasSubstr("SIGTERM: finishing the requests in flight"));
-  EXPECT_THAT(server.log(), HasSubstr("stopped after " + std::to_string(kClients + polls) + " requests"));
+  EXPECT_THAT(server.log(),
+              HasSubstr("stopped after " + std::to_string(kClients + polls) + " requests"));
 }
 
 }  // namespace

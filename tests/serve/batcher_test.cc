@@ -105,7 +105,7 @@ TEST(Batcher, AFailingBatchFailsItsOwnRequestsOnly) {
   for (auto& t : clients) t.join();
   EXPECT_EQ(result[0], "the model failed");
   EXPECT_EQ(result[1], "the model failed");  // same batch
-  batcher.drain();  // the next request alone need not wait for a partner
+  batcher.drain();                           // the next request alone need not wait for a partner
   EXPECT_EQ(batcher.predict(texts({"later"}))[0].label, "label of later");  // and not the next
 }
 

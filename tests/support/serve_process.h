@@ -25,8 +25,9 @@ class ServeProcess {
   explicit ServeProcess(const std::string& args, const std::string& env = "",
                         const std::string& flags = "") {
     const std::string cmd = std::string("exec ") + (env.empty() ? "" : "env " + env + " ") + "'" +
-                            WEAKDISTILL_BIN + "' " + flags + " serve " + args + " --port 0 --port-file '" +
-                            dir_.file("port") + "' 2>'" + dir_.file("log") + "'";
+                            WEAKDISTILL_BIN + "' " + flags + " serve " + args +
+                            " --port 0 --port-file '" + dir_.file("port") + "' 2>'" +
+                            dir_.file("log") + "'";
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
