@@ -177,6 +177,12 @@ Server::Server(Student& student, ServeOptions options)
   const int threads = std::max(1, i.options.connections);
   i.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   i.http.set_payload_max_length(i.options.max_body_bytes);
+  // httplib writes a response as two sends (headers, body); with Nagle on, the body waited for
+  // the client's delayed ACK: ~40 ms a request whatever the model (bench/compare_serve.sh).
+  i.http.set_tcp_nodelay(true);
+  // httplib closes a keep-alive connection after 5 requests by default, so a pooled client
+  // reconnected every fifth request.
+  i.http.set_keep_alive_max_count(1000);
   // The socket is kept to listen on it again: Debian's libcpp-httplib listens with a backlog of
   // 5, compiled in, and a burst of clients beyond that overflows the queue (clients then see
   // dropped connections). No SO_REUSEPORT (httplib's default): a second server on a port in use

@@ -36,7 +36,11 @@ class Recorder : public Student {
 
 std::vector<Sample> texts(std::initializer_list<const char*> t) {
   std::vector<Sample> out;
-  for (const char* s : t) out.push_back(Sample{.text = s});
+  for (const char* s : t) {
+    Sample sample;
+    sample.text = s;
+    out.push_back(std::move(sample));
+  }
   return out;
 }
 

@@ -22,8 +22,10 @@ struct BatcherOptions {
   // request with more texts is predicted on its own. 1 turns batching off.
   std::size_t max_batch = 32;
   // How long the oldest waiting request may wait for others to fill a batch. 0: no waiting; a
-  // batch is what queued while the previous one ran.
-  double max_wait_ms = 2;
+  // batch is what queued while the previous one ran, which under load is most of the gain
+  // (bench/compare_serve.sh: waiting 2 ms bought nothing at 16 or 64 clients and cost every
+  // lone request the 2 ms).
+  double max_wait_ms = 0;
 };
 
 class PredictBatcher {
