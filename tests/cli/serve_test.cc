@@ -174,9 +174,12 @@ TEST_P(ServeKinds, PredictionsEqualWeakdistillPredict) {
   const auto model = nlohmann::json::parse(r->body);
   EXPECT_EQ(model.at("kind"), k.kind);
   EXPECT_EQ(model.at("task"), k.task);
-  if (std::string(k.task) == "classification")
+  if (std::string(k.task) == "classification") {
     EXPECT_EQ(model.at("labels"), nlohmann::json({"A", "B"}));
-  if (std::string(k.task) == "ner") EXPECT_EQ(model.at("labels"), nlohmann::json({"LOC", "PER"}));
+  }
+  if (std::string(k.task) == "ner") {
+    EXPECT_EQ(model.at("labels"), nlohmann::json({"LOC", "PER"}));
+  }
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
 }
 
@@ -280,7 +283,9 @@ TEST_F(ServeRequests, EveryBadRequestGetsItsStatusAndAnOpenAIStyleError) {
       EXPECT_TRUE(e.at("param").is_null()) << what << " -> " << e;
     }
     EXPECT_THAT(e.at("message").get<std::string>(), HasSubstr(c.message)) << what;
-    if (c.status == 405) EXPECT_FALSE(r->get_header_value("Allow").empty());
+    if (c.status == 405) {
+      EXPECT_FALSE(r->get_header_value("Allow").empty());
+    }
   }
   // Still serving, and the metrics counted each answer.
   httplib::Client client("127.0.0.1", server.port());
