@@ -8,7 +8,8 @@ set(_reference_dir ${CMAKE_CURRENT_LIST_DIR})
 if(NOT EXISTS ${WEAKDISTILL_SYSTEM_PYTHON})
   message(WARNING "${WEAKDISTILL_SYSTEM_PYTHON} not found: the Python metric cross-checks will "
                   "fail until it is installed (scripts/setup.sh).")
-  foreach(name python_check_metrics python_check_bleu_nltk python_check_hashing_embedder)
+  foreach(name python_check_metrics python_check_bleu_nltk python_check_hashing_embedder
+               python_check_seq2seq_reference)
     add_test(NAME ${name} COMMAND ${CMAKE_COMMAND} -E echo
              "${WEAKDISTILL_SYSTEM_PYTHON} not found; run scripts/setup.sh")
     set_tests_properties(${name} PROPERTIES LABELS integration WILL_FAIL TRUE)
@@ -68,3 +69,20 @@ add_test(NAME python_check_hf_export_reader
          COMMAND ${WEAKDISTILL_SYSTEM_PYTHON} ${_reference_dir}/hf_export_reference.py selftest
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(python_check_hf_export_reader PROPERTIES LABELS unit TIMEOUT 600)
+
+# The float64 BART/Pegasus reference (tests/reference/seq2seq_reference.py, which the seq2seq
+# student's tests run) checks itself: its forward against a torch.nn.functional implementation,
+# the decoder one token at a time against the causal pass, padding, the Pegasus sinusoid against
+# hand-computed entries, F16/BF16 folders against the F32 ones rounded, and wide beam search
+# against brute-force enumeration. Needs python3-torch and python3-numpy.
+execute_process(COMMAND ${WEAKDISTILL_SYSTEM_PYTHON} -c "import torch, numpy"
+                RESULT_VARIABLE _torch_missing OUTPUT_QUIET ERROR_QUIET)
+if(_torch_missing)
+  message(WARNING "torch or numpy is not importable by ${WEAKDISTILL_SYSTEM_PYTHON}: the test "
+                  "python_check_seq2seq_reference will fail until python3-torch and "
+                  "python3-numpy are installed (scripts/setup.sh).")
+endif()
+add_test(NAME python_check_seq2seq_reference
+         COMMAND ${WEAKDISTILL_SYSTEM_PYTHON} ${_reference_dir}/seq2seq_reference.py selftest
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(python_check_seq2seq_reference PROPERTIES LABELS unit TIMEOUT 600)
