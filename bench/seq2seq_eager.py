@@ -42,7 +42,9 @@ computed once from the encoder output), batched over the rows of a batch:
   processors, in HF's order: no_repeat_ngram, min_new_tokens (eos -inf before M new tokens),
     forced_bos_token_id (from config.json, at the first step), forced_eos_token_id at the last
     (N-th) step.
-torch.set_num_threads(T); `warmup` untimed passes over all batches then `repeat` timed passes;
+torch.set_num_threads(T) (run with OPENBLAS_NUM_THREADS=T OMP_WAIT_POLICY=PASSIVE, as
+bench/compare_bert.sh does: on a loaded 2-core machine libgomp's spinning made 2 threads ~10x
+slower than 1); `warmup` untimed passes over all batches then `repeat` timed passes;
 prints one JSON line: {"tokens_per_s": generated tokens / best pass, "seconds", "sequences",
 "generated_tokens" (summed over sequences, up to and including eos), "threads", "decode", "beam",
 "torch"}. --out-json FILE writes the decoded ids of the last pass ([{"tokens": [...]}, ...], the
