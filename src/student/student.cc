@@ -39,6 +39,7 @@ const std::vector<KindEntry>& registry() {
       {Task::kSummarization, "lead", &plain<&student_internal::make_lead>},
       {Task::kNer, "bigru-crf", &student_internal::make_neural},
       {Task::kNer, "bert-ner", &student_internal::make_neural},
+      {Task::kNer, "uie", &student_internal::make_neural},
       {Task::kClassification, "command", &student_internal::make_command},
       {Task::kNer, "command", &student_internal::make_command},
       {Task::kSummarization, "command", &student_internal::make_command},

@@ -228,8 +228,9 @@ torch::Tensor BertEncoderImpl::activation(const torch::Tensor& x) const {
 }
 
 torch::Tensor BertEncoderImpl::forward(const torch::Tensor& ids, const torch::Tensor& mask,
-                                       std::vector<torch::Tensor>* all_layers) {
-  return run(ids, mask, all_layers, false);
+                                       std::vector<torch::Tensor>* all_layers,
+                                       const torch::Tensor& token_type_ids) {
+  return run(ids, mask, all_layers, false, token_type_ids);
 }
 
 torch::Tensor BertEncoderImpl::forward_cls(const torch::Tensor& ids, const torch::Tensor& mask) {
@@ -237,7 +238,8 @@ torch::Tensor BertEncoderImpl::forward_cls(const torch::Tensor& ids, const torch
 }
 
 torch::Tensor BertEncoderImpl::run(const torch::Tensor& ids, const torch::Tensor& mask,
-                                   std::vector<torch::Tensor>* all_layers, bool cls_only) {
+                                   std::vector<torch::Tensor>* all_layers, bool cls_only,
+                                   const torch::Tensor& token_type_ids) {
   const auto& c = config_;
   const std::int64_t batch = ids.size(0), length = ids.size(1);
   if (length > c.max_position_embeddings) {
@@ -245,10 +247,11 @@ torch::Tensor BertEncoderImpl::run(const torch::Tensor& ids, const torch::Tensor
                                             length, c.max_position_embeddings));
   }
   const std::int64_t heads = c.num_attention_heads, d = c.hidden_size / heads;
-  // Type 0 for every token (one-segment inputs) and task type 0, as the
-  // Hugging Face models default them.
+  // Type 0 for every token (one-segment inputs) unless types are given, and
+  // task type 0, as the Hugging Face models default them.
   torch::Tensor x =
-      word_(ids) + position_->weight.slice(0, 0, length).unsqueeze(0) + token_type_->weight[0];
+      word_(ids) + position_->weight.slice(0, 0, length).unsqueeze(0) +
+      (token_type_ids.defined() ? token_type_(token_type_ids) : token_type_->weight[0]);
   if (task_type_) x = x + task_type_->weight[0];
   x = dropout_(embedding_norm_(x));
   if (all_layers) all_layers->push_back(x);
@@ -291,9 +294,10 @@ torch::Tensor BertEncoderImpl::pool(const torch::Tensor& last_hidden) {
 BertLoadReport load_bert_weights(BertEncoderImpl& encoder, const SafetensorsFile& file,
                                  bool pooler_optional) {
   BertLoadReport report;
-  // The encoder's prefix: BertModel saves none, BertFor* "bert.", ErnieFor* "ernie.".
+  // The encoder's prefix: BertModel saves none, BertFor* "bert.", ErnieFor* "ernie.", UIE
+  // converted by uie_pytorch "encoder." (its UIE module holds the BertModel as `encoder`).
   bool found = false;
-  for (const char* p : {"", "bert.", "ernie.", "model."}) {
+  for (const char* p : {"", "bert.", "ernie.", "model.", "encoder."}) {
     if (file.find(std::string(p) + "embeddings.word_embeddings.weight")) {
       report.prefix = p;
       found = true;
@@ -303,7 +307,7 @@ BertLoadReport load_bert_weights(BertEncoderImpl& encoder, const SafetensorsFile
   if (!found) {
     throw InputError(file.path() +
                      ": not a BERT checkpoint: no embeddings.word_embeddings.weight (nor under "
-                     "bert., ernie. or model.)");
+                     "bert., ernie., model. or encoder.)");
   }
   std::map<std::string, const SafetensorsTensor*> by_name;
   for (const SafetensorsTensor& t : file.tensors()) by_name[t.name] = &t;

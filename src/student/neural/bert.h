@@ -3,7 +3,8 @@
 // embeddings. Private to src/student/ (the bert students and the bge embedder).
 //
 // For a batch of B sequences of L ids with attention mask m (1 = token, 0 = pad):
-//   x_0 = LayerNorm(word[ids] + position[0..L-1] + token_type[0] (+ task_type[0]))
+//   x_0 = LayerNorm(word[ids] + position[0..L-1] + token_type[t] (+ task_type[0]))
+//   (t = 0 everywhere unless forward() is given token_type_ids)
 //   per layer:  a = LayerNorm(x + Dense(Attention(x, m)))
 //               x = LayerNorm(a + Dense(act(Dense(a))))
 //   Attention: softmax(Q K^T / sqrt(d) + (1 - m) * float_min) V per head, as
@@ -57,8 +58,12 @@ class BertEncoderImpl : public torch::nn::Module {
   // Hidden states of the last layer [B, L, H] of ids [B, L] (int64) with
   // `mask` [B, L] (1 or true = a token). Rows whose mask is 0 hold padding
   // garbage. `all_layers`, when given, receives x_0 (embeddings) ... x_N.
+  // `token_type_ids` [B, L] (int64, each < type_vocab_size), when defined,
+  // selects each position's token-type embedding (a sentence pair: 0 on
+  // [CLS] A [SEP], 1 on B [SEP]); undefined, every position has type 0.
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask,
-                        std::vector<torch::Tensor>* all_layers = nullptr);
+                        std::vector<torch::Tensor>* all_layers = nullptr,
+                        const torch::Tensor& token_type_ids = {});
 
   // The last layer's [CLS] state [B, H], as forward(ids, mask)[:, 0], with the
   // last layer computed for position 0 only (about 1/N of the work of N layers less).
@@ -82,7 +87,8 @@ class BertEncoderImpl : public torch::nn::Module {
   };
   torch::Tensor activation(const torch::Tensor& x) const;
   torch::Tensor run(const torch::Tensor& ids, const torch::Tensor& mask,
-                    std::vector<torch::Tensor>* all_layers, bool cls_only);
+                    std::vector<torch::Tensor>* all_layers, bool cls_only,
+                    const torch::Tensor& token_type_ids = {});
 
   BertConfig config_;
   torch::nn::Embedding word_{nullptr}, position_{nullptr}, token_type_{nullptr},
@@ -96,7 +102,7 @@ TORCH_MODULE(BertEncoder);
 
 // What load_bert_weights() found besides the encoder's own tensors.
 struct BertLoadReport {
-  std::string prefix;                // "", "bert." or "ernie.": the checkpoint's encoder prefix
+  std::string prefix;  // "", "bert.", "ernie.", "model." or "encoder." (UIE): the encoder's prefix
   std::vector<std::string> ignored;  // tensors outside the encoder (an MLM or task head)
   bool pooler_loaded = true;         // false: the checkpoint has no pooler (kept at random)
 };
