@@ -28,26 +28,34 @@ max_position_embeddings), special_tokens_map.json, README.md. Then for each INPU
   sequence classification: ids = [CLS] + wordpieces[:M-2] + [SEP];
     p = softmax(Wc tanh(Wp h[0] + bp) + bc); |PRED.scores[c] - p_c| <= tol for every label c,
     PRED.label = argmax p (unless the top two are within tol).
-  token classification: wordpieces in consecutive windows of M-2, each fed as [CLS] w [SEP];
+  token classification: the text's N wordpieces in windows of W = M-2 that overlap by
+    V = config.json's window_overlap (0 when absent: the consecutive windows of older exports),
+    0 <= V < W: with stride S = W - V, window k reads [k*S, min(k*S + W, N)) for k = 0, 1, ...
+    up to the first that reaches N, and owns [k*S + V//2, (k+1)*S + V//2), the first from 0 and
+    the last to N; each window is fed as [CLS] w [SEP];
     e = Wc h[1:-1] + bc  [n, C];
     s(y) = start[y_0] + sum_t e[t, y_t] + sum_{t>0} trans[y_{t-1}, y_t] + end[y_{n-1}], with
     start->I-X, O->I-X, B-X->I-Y, I-X->I-Y (X != Y) forbidden (-inf);
     Viterbi best path (ties -> lower tag id), log Z = forward algorithm over allowed paths;
-    log_prob = sum over windows of s(best) - log Z. Entities as bert_ner.cc: per window, B-X
-    opens an entity at its token's character, a following I-X of the open type extends it to that
-    token's end, any other tag closes it. Every wordpiece must come from exactly one character
+    log_prob = sum over windows of s(best) - log Z. Each wordpiece takes its tag from the best
+    path of the window that owns it; entities as bert_ner.cc on these tags: B-X opens an entity
+    at its token's character, a following I-X of the open type extends it to that token's end,
+    any other tag closes it. Every wordpiece must come from exactly one character
     (code point), as in Chinese text; other texts fail with a message.
     PRED.entities == ours as (start, end, type), entity text == text[start:end], and
     |PRED.log_prob - ours| <= tol * max(1, |PRED.log_prob|).
   Prints a line per check and "OK: N texts, max |diff| = D" (D: probability difference, or the
   scaled log_prob difference); else lists the mismatches (up to 20), exit 1. Usage errors: exit 2.
 
-selftest: builds random export folders (BERT and ERNIE, both heads); checks that validation
+selftest: builds random export folders (BERT and ERNIE, both heads; token classification with
+model_max_length 6 and window_overlap 1, so texts of 5 to 12 characters take 2 to 4 windows);
+checks the windows of two hand-worked cases; checks that validation
 reports renamed, extra and missing tensors, wrong shapes, -inf CRF values, bad id2label/label2id,
 architectures and tokenizer files; Viterbi and log Z against enumeration of all allowed paths
 (tags O B-A I-A B-B I-B, lengths 1..6); writes PRED files from a second forward
 (torch.nn.functional in float32, padded batches, brute-force CRF) on which `check` must pass, and
-fail once a probability moves by 1e-3, a log_prob by 1e-3 relative or an entity's end by one.
+fail once a probability moves by 1e-3, a log_prob by 1e-3 relative, an entity's end by one, or
+the folder's window_overlap changes.
 """
 
 import argparse
@@ -259,7 +267,10 @@ def validate(d):
     w = {n[len(p):]: torch.from_numpy(a).double() for n, a in tensors.items()
          if n.startswith(p) and (kind == "seq" or ".pooler." not in n)}
     f64 = {n: a.astype(np.float64) for n, a in tensors.items() if not n.startswith(p)}
-    model = dict(config=cfg, kind=kind, labels=labels, w=w, M=M, vocab=vocab, tok=tc,
+    V = cfg.get("window_overlap", 0)
+    if kind == "tok" and not (is_int(V) and 0 <= V < M - 2):
+        return errors + ["config.json: window_overlap %r not in [0, %d)" % (V, M - 2)], notes, None
+    model = dict(config=cfg, kind=kind, labels=labels, w=w, M=M, V=V, vocab=vocab, tok=tc,
                  n_tensors=len(tensors), head=[f64["classifier.weight"], f64["classifier.bias"]])
     if kind == "tok":
         model["crf"] = [f64["crf.transitions"], f64["crf.start_transitions"],
@@ -329,8 +340,23 @@ def char_positions(model, text):
     return ids, pos
 
 
+def windows(n, width, overlap):
+    """[(begin, end, own_begin, own_end)] of a text of n wordpieces, as the docstring says."""
+    out, stride = [], width - overlap
+    for k in itertools.count():
+        if k * stride >= n:
+            break
+        out.append([k * stride, min(k * stride + width, n), k * stride + overlap // 2,
+                    (k + 1) * stride + overlap // 2])
+        if out[-1][1] == n:
+            break
+    if out:
+        out[0][2], out[-1][3] = 0, n
+    return out
+
+
 def decode_entities(labels, tags, pos):
-    """bert_ner.cc's decoding of one window: [[start, end, type], ...]."""
+    """bert_ner.cc's decoding of a text's tags: [[start, end, type], ...]."""
     out, open_type = [], None
     for tag, k in zip((labels[t] for t in tags), pos):
         if tag[0] == "B":
@@ -346,14 +372,14 @@ def decode_entities(labels, tags, pos):
 def tag_text(model, text):
     """(entities [[start, end, type]], log_prob) of one text."""
     ids, pos = char_positions(model, text)
-    v, width, ents, lp = model["vocab"], model["M"] - 2, [], 0.0
-    for s in range(0, len(ids), width):
-        h, _ = encode(model, [v["[CLS]"]] + ids[s:s + width] + [v["[SEP]"]])
+    v, tags, lp = model["vocab"], [], 0.0
+    for b, e, own_b, own_e in windows(len(ids), model["M"] - 2, model["V"]):
+        h, _ = encode(model, [v["[CLS]"]] + ids[b:e] + [v["[SEP]"]])
         path, score, log_z = viterbi(h[1:-1] @ model["head"][0].T + model["head"][1],
                                      *model["crf"], *model["allowed"])
-        ents += decode_entities(model["labels"], path, pos[s:s + width])
+        tags += path[own_b - b:own_e - b]
         lp += score - log_z
-    return ents, lp
+    return decode_entities(model["labels"], tags, pos), lp
 
 
 def read_jsonl(path):
@@ -441,7 +467,7 @@ def write_tensors(d, arrays):
     br.write_safetensors(os.path.join(d, "model.safetensors"), st, {"format": "pt"})
 
 
-def make_export(d, model_type, kind, labels, M=6, seed=1):
+def make_export(d, model_type, kind, labels, M=6, seed=1, V=1):
     """A random export folder as the contract describes."""
     os.makedirs(d)
     vocab, H, C = br.SPECIAL_TOKENS + CHARS + ["hello"], 32, len(labels)
@@ -449,6 +475,8 @@ def make_export(d, model_type, kind, labels, M=6, seed=1):
     cfg = json.loads(br.hf_config(len(vocab), H, 2, 4, 48, 16, 2, "gelu", "F32", task, std=0.3))
     cfg.update(architectures=[ARCHS[(model_type, kind)]], id2label=dict(enumerate(labels)),
                label2id={n: i for i, n in enumerate(labels)})
+    if kind == "tok":
+        cfg["window_overlap"] = V
     w = br.random_weights(len(vocab), H, 2, 4, 48, 16, 2, task, pooler=kind == "seq", seed=seed,
                           std=0.3)
     t = {model_type + "." + n: x.numpy() for n, x in w.items()}
@@ -485,12 +513,13 @@ def brute_force(em, trans, start, end, allowed, allowed_start):
 def second_predictions(model, texts):
     """PRED lines from torch.nn.functional in float32 on one padded batch + brute-force CRF."""
     v, M, cfg, seq = model["vocab"], model["M"], model["config"], model["kind"] == "seq"
-    rows, owner, lines = [], [], []
+    rows, owner, lines, tags = [], [], [], [[] for _ in texts]
     for i, text in enumerate(texts):
         ids = tokenize(model, text)
-        for s in ([0] if seq else range(0, len(ids), M - 2)):
-            rows.append([v["[CLS]"]] + ids[s:s + M - 2] + [v["[SEP]"]])
-            owner.append((i, s))
+        for b, e, own_b, own_e in ([[0, M - 2, 0, 0]] if seq else
+                                   windows(len(ids), M - 2, model["V"])):
+            rows.append([v["[CLS]"]] + ids[b:e] + [v["[SEP]"]])
+            owner.append((i, own_b - b, own_e - b))
         lines.append({"id": "t%d" % i, "text": text, "entities": [], "scores": {"log_prob": 0.0}})
     L = max(len(r) for r in rows)
     ids = torch.tensor([r + [0] * (L - len(r)) for r in rows])
@@ -499,7 +528,7 @@ def second_predictions(model, texts):
     out = br.functional_forward(cfg, {n: x.float() for n, x in model["w"].items()}, ids, mask,
                                 torch.zeros_like(ids), task)
     W, b = (torch.from_numpy(x).float() for x in model["head"])
-    for r, (i, s) in enumerate(owner):
+    for r, (i, own_b, own_e) in enumerate(owner):
         ln = lines[i]
         if seq:
             p = torch.softmax(out["pooled"][r] @ W.T + b, 0).double().numpy()
@@ -509,10 +538,13 @@ def second_predictions(model, texts):
             continue
         em = (out["hidden_states"][-1][r, 1:len(rows[r]) - 1] @ W.T + b).double().numpy()
         y, score, log_z = brute_force(em, *model["crf"], *model["allowed"])
-        pos = char_positions(model, texts[i])[1][s:s + M - 2]
-        ln["entities"] += [{"start": a, "end": e, "type": t, "text": texts[i][a:e]}
-                           for a, e, t in decode_entities(model["labels"], y, pos)]
+        tags[i] += y[own_b:own_e]
         ln["scores"]["log_prob"] += score - log_z
+    for i, ln in enumerate(lines):
+        if not seq:
+            pos = char_positions(model, texts[i])[1]
+            ln["entities"] = [{"start": a, "end": e, "type": t, "text": texts[i][a:e]}
+                              for a, e, t in decode_entities(model["labels"], tags[i], pos)]
     return lines
 
 
@@ -547,6 +579,11 @@ def selftest():
             same, worst = same and p1 == p2, max(worst, abs(s1 - s2), abs(z1 - z2))
     expect("viterbi path == brute force (lengths 1..6, 48 cases)", same)
     expect("viterbi score and log Z == brute force (max diff %.2g)" % worst, worst < 1e-10)
+    expect("windows(10, 4, 2) by hand: [0,4) own [0,3), [2,6) [3,5), [4,8) [5,7), [6,10) [7,10)",
+           windows(10, 4, 2) == [[0, 4, 0, 3], [2, 6, 3, 5], [4, 8, 5, 7], [6, 10, 7, 10]])
+    expect("windows(11, 6, 2): the last is [8, 11) own [9, 11); windows(3, 4, 2): one; (0, 4, 2): none",
+           windows(11, 6, 2)[-1] == [8, 11, 9, 11] and windows(3, 4, 2) == [[0, 3, 0, 3]]
+           and windows(0, 4, 2) == [])
 
     tmp = tempfile.mkdtemp(prefix="hf_export_selftest_")
     try:
@@ -617,6 +654,8 @@ def selftest():
             ("berttok", "-inf baked into crf.transitions", lambda t, c, d: t.update(
                 {"crf.transitions": np.where(al, t["crf.transitions"], -np.inf)}),
              ["crf.transitions has non-finite"]),
+            ("berttok", "window_overlap 4 = model_max_length - 2", lambda t, c, d: c.update(
+                window_overlap=4), ["window_overlap 4 not in [0, 4)"]),
             ("berttok", "a pooler (tolerated)", lambda t, c, d: t.update(
                 {"bert.pooler.dense.weight": np.zeros((32, 32)),
                  "bert.pooler.dense.bias": np.zeros(32)}),
@@ -643,6 +682,16 @@ def selftest():
             e = " | ".join(validate(d)[0])
             expect("%s: %s -> %s" % (src, what, " & ".join(wanted) or "valid"),
                    all(w in e for w in wanted) if wanted else e == "")
+
+        d = os.path.join(tmp, "mutated")
+        shutil.rmtree(d)
+        shutil.copytree(os.path.join(tmp, "berttok"), d)
+        with open(os.path.join(d, "config.json"), encoding="utf-8") as f:
+            c = json.load(f)
+        c["window_overlap"] = 0
+        dump(os.path.join(d, "config.json"), c)
+        expect("berttok: check fails with window_overlap 0 instead of 1 (the windows differ)",
+               run_check(d, inp, os.path.join(tmp, "berttok.jsonl"), 1e-4) == 1)
 
         run = [sys.executable, os.path.abspath(__file__), "check", os.path.join(tmp, "bertseq"),
                "--input", inp, "--pred"]

@@ -3,6 +3,7 @@
 // pretrained folder, and leave that folder untouched.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -227,6 +228,89 @@ TEST_F(BertStudents, NerReadsALongTextInWindowsAndKeepsEntitiesInOrder) {
   EXPECT_GT(out[0].entities.back().start, 60u) << "the last window was not read";
 }
 
+// An entity across a border of the old consecutive windows (every max_length - 2 = 10 tokens) is
+// trained and predicted whole: training moves the border back to the entity's start, prediction
+// reads overlapping windows (10 tokens, overlap 2 by default) and takes each token's tag from the
+// window that reads most around it. Texts of one window predict as before, whatever the overlap.
+TEST_F(BertStudents, NerPredictsAnEntityAcrossAWindowBorderWhole) {
+  const std::vector<std::string> people = {"张伟", "李娜", "王芳", "刘洋"};
+  const std::vector<std::string> places = {"北京", "上海", "广州", "深圳"};
+  // Characters 9-10 and 19-20 are entities; each character is one token.
+  auto long_text = [&](std::size_t i) {
+    return sentence({{"", "今天天气很好。记者"},
+                     {"PER", people[i % 4]},
+                     {"", "从"},
+                     {"LOC", places[i % 4]},
+                     {"", "报道天气好"},
+                     {"LOC", places[(i + 1) % 4]},
+                     {"", "下雨。"}});
+  };
+  std::vector<Sample> train = ner_corpus();
+  for (std::size_t i = 0; i < 4; ++i) train.push_back(long_text(i));
+  std::vector<std::string> texts;
+  for (const Sample& s : train) texts.push_back(s.text);
+  auto student = make_student(Task::kNer, "bert-ner",
+                              {{"path", make_model(texts)},
+                               {"epochs", 30},
+                               {"lr", 1e-3},
+                               {"head_lr", 1e-2},
+                               {"max_length", 12},
+                               {"batch_size", 4},
+                               {"dropout", 0.0},
+                               {"threads", 1},
+                               {"seed", 2}});
+  EXPECT_EQ(student->options().at("window_overlap"), -1);
+  student->train(train, {});
+  std::vector<Sample> longs(train.end() - 4, train.end());
+  const auto out = student->predict(longs);
+  std::size_t right = 0, total = 0;
+  for (std::size_t i = 0; i < longs.size(); ++i) {
+    ASSERT_EQ(utf8::length(longs[i].text), 24u);
+    total += longs[i].entities.size();
+    for (const Entity& g : longs[i].entities) {
+      right += std::count(out[i].entities.begin(), out[i].entities.end(), g);
+    }
+    // The two across the old borders (at 10 and 20) are predicted whole in every text.
+    for (const std::size_t k : {0u, 2u}) {
+      EXPECT_NE(std::find(out[i].entities.begin(), out[i].entities.end(), longs[i].entities[k]),
+                out[i].entities.end())
+          << longs[i].entities[k] << " in " << longs[i].text << ": "
+          << ::testing::PrintToString(out[i].entities);
+    }
+  }
+  EXPECT_GE(right, total - 1) << right << " of " << total;
+
+  save_student(*student, tmp_.file("saved"));
+  // window_overlap 0 reads the old consecutive windows: a window starts at token 10, inside the
+  // entity [9, 11), and a CRF path cannot start with I-, so that entity cannot come out whole.
+  auto old = load_student(tmp_.file("saved"), "bert-ner", Task::kNer, {{"window_overlap", 0}});
+  const auto split = old->predict(longs);
+  for (std::size_t i = 0; i < longs.size(); ++i) {
+    EXPECT_EQ(std::count(split[i].entities.begin(), split[i].entities.end(), longs[i].entities[0]),
+              0);
+  }
+  // Texts of one window (the short corpus: at most 10 tokens) predict the same at any overlap.
+  const std::vector<Sample> shorts(train.begin(), train.end() - 4);
+  const auto a = student->predict(shorts);
+  const auto b = old->predict(shorts);
+  for (std::size_t i = 0; i < shorts.size(); ++i) {
+    EXPECT_EQ(a[i].entities, b[i].entities);
+    EXPECT_EQ(a[i].log_prob, b[i].log_prob);
+  }
+  // A model folder saved before window_overlap existed loads with the default.
+  const std::string manifest = tmp_.file("saved/model.json");
+  nlohmann::json m = nlohmann::json::parse(std::ifstream(manifest));
+  m["options"].erase("window_overlap");
+  std::ofstream(manifest) << m.dump();
+  auto older = load_student(tmp_.file("saved"), "bert-ner", Task::kNer);
+  EXPECT_EQ(older->options().at("window_overlap"), -1);
+  const auto again = older->predict(longs);
+  for (std::size_t i = 0; i < longs.size(); ++i) {
+    EXPECT_EQ(again[i].entities, out[i].entities);
+    EXPECT_NEAR(again[i].log_prob, out[i].log_prob, 1e-4);
+  }
+}
+
 TEST_F(BertStudents, OptionsAreCheckedWithTheKeyNamed) {
   auto message = [](Task task, const char* kind, const nlohmann::json& o) {
     try {
@@ -239,6 +323,10 @@ TEST_F(BertStudents, OptionsAreCheckedWithTheKeyNamed) {
   EXPECT_NE(message(Task::kClassification, "bert-cls", nlohmann::json::object())
                 .find("student.path: required"),
             std::string::npos);
+  EXPECT_NE(
+      message(Task::kNer, "bert-ner", {{"path", "x"}, {"max_length", 12}, {"window_overlap", 10}})
+          .find("student.window_overlap: must be -1 (auto) or 0 .. max_length - 3 (9)"),
+      std::string::npos);
   EXPECT_NE(message(Task::kNer, "bert-ner", {{"path", "x"}, {"warmup", 1.5}})
                 .find("student.warmup: must be in [0, 1)"),
             std::string::npos);

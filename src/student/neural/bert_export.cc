@@ -56,6 +56,7 @@ void write_bert_export(const BertEncoderImpl& encoder, const BertFolder& folder,
     config["problem_type"] = "single_label_classification";
   }
   config["torch_dtype"] = "float32";
+  for (const auto& [k, v] : what.config_extra.items()) config[k] = v;
   write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
 
   std::vector<SafetensorsWriteTensor> tensors;

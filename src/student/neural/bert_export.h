@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,8 @@ struct BertExport {
   torch::Tensor classifier_weight, classifier_bias;
   // Tensors beyond transformers' class (bert-ner's CRF), under their full names.
   std::vector<std::pair<std::string, torch::Tensor>> extra;
+  // Keys added to config.json (bert-ner's window_overlap).
+  nlohmann::ordered_json config_extra = nlohmann::ordered_json::object();
   // Tokens a sequence is cut to, [CLS] and [SEP] included: tokenizer_config's model_max_length.
   std::int64_t max_length = 512;
   // The folder's README.md.

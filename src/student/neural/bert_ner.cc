@@ -10,9 +10,19 @@
 // token, so spans are exact; a Latin word split into pieces keeps its pieces
 // together. [CLS] and [SEP] are fed to the encoder but not tagged.
 //
-// A text longer than max_length - 2 tokens is read in consecutive windows of
-// that many tokens, in training and prediction alike (an entity cut by a window
-// border becomes two).
+// A text longer than max_length - 2 tokens is read in windows of that many
+// tokens (token_windows.h). Training cuts it into consecutive windows whose
+// borders move back to the start of an entity they would cut, so an entity is
+// only cut when it is longer than a window. Prediction reads overlapping windows
+// (`window_overlap` tokens shared by neighbours), CRF-decodes each, takes each
+// token's tag from the window that owns it (the one reading most context on both
+// sides), and reads entities off the stitched tags: an entity of up to
+// window_overlap/2 + 1 tokens is decided by windows that read all of it.
+//
+// Prediction.log_prob is the sum over a text's windows of log p(window's
+// decoded path) under that window's CRF: log p(tags) for a text of one window;
+// for a longer one a confidence, not a probability of the stitched tags (the
+// windows overlap and are decoded apart).
 //
 // Model folder: weights.pt (encoder, head, CRF), tags.json, and the pretrained
 // folder's config.json, vocab.txt (and tokenizer_config.json).
@@ -29,6 +39,7 @@
 #include "crf.h"
 #include "kinds_internal.h"
 #include "neural_kinds.h"
+#include "token_windows.h"
 #include "torch_util.h"
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/progress.h"
@@ -41,6 +52,7 @@ namespace {
 
 using student_internal::BertEncoder;
 using student_internal::Crf;
+using student_internal::TokenWindow;
 
 constexpr const char* kExportReadme = R"(# A bert-ner student exported by weakdistill
 
@@ -67,8 +79,14 @@ pytorch-crf's `CRF(num_tags, batch_first=True)` loads the three tensors as its s
 (`transitions`, `start_transitions`, `end_transitions`); it knows no BIO rule, so set the
 forbidden entries to -10000 first.
 
-Texts longer than {2} tokens are read by weakdistill in consecutive windows of {2} tokens, each
-as [CLS] window [SEP] ({1} tokens, `model_max_length`). Weights are float32.
+Texts longer than {2} tokens are read by weakdistill in windows of {2} tokens, each as
+[CLS] window [SEP] ({1} tokens, `model_max_length`). Consecutive windows overlap by {4} tokens
+(`config.json`'s `window_overlap`): with stride s = {2} - {4}, window k reads tokens
+[k*s, k*s + {2}) until one reaches the end of the text. Each window is decoded on its own (its
+own Viterbi path), and each token takes its tag from the window that owns it: window k owns
+[k*s + {5}, (k+1)*s + {5}), the first from token 0 and the last to the end ({5} = {4} // 2).
+Entities are then read off the whole text's tags: B-X opens one, a following I-X extends it, any
+other tag (or an I-X of another type) closes it. Weights are float32.
 
 The folder is also a pretrained starting point for weakdistill (`student.path`): the encoder is
 read, the classifier and CRF are left aside.
@@ -123,10 +141,15 @@ class BertNerStudent : public Student {
     options_.head_lr = 1e-3;  // the CRF's transitions start at 0 and need more than 5e-5
     options_.max_length = 256;
     student_internal::read_bert_finetune_options(r, options_);
+    r.get("window_overlap", window_overlap_);
     r.finish();
     if (options_.path.empty())
       r.fail("path",
              "required: a Hugging Face BERT folder (config.json, vocab.txt, model.safetensors)");
+    if (window_overlap_ < -1 || window_overlap_ >= options_.max_length - 2) {
+      r.fail("window_overlap", fmt::format("must be -1 (auto) or 0 .. max_length - 3 ({}), not {}",
+                                           options_.max_length - 3, window_overlap_));
+    }
   }
 
   Task task() const override { return Task::kNer; }
@@ -142,6 +165,7 @@ class BertNerStudent : public Student {
 
   nlohmann::json options() const override {
     nlohmann::json j = student_internal::bert_finetune_json(options_);
+    j["window_overlap"] = window_overlap_;
     j["seed"] = common_.seed;
     j["threads"] = common_.threads;
     return j;
@@ -172,8 +196,15 @@ class BertNerStudent : public Student {
     net->crf()->set_allowed(student_internal::bio_allowed(tags_.tokens()));
 
     std::vector<Window> windows;
+    const std::size_t width = window_width(bert.config);
     for (std::size_t i = 0; i < train.size(); ++i) {
-      for (Window& w : split(i, train[i].text, bert.config)) {
+      const std::vector<BertToken> tokens = tokens_of(train[i].text);
+      for (const TokenWindow& tw : student_internal::training_windows(
+               tokens.size(), width, entity_token_spans(tokens, train[i].entities))) {
+        Window w;
+        w.sample = i;
+        w.tokens.assign(tokens.begin() + static_cast<std::ptrdiff_t>(tw.begin),
+                        tokens.begin() + static_cast<std::ptrdiff_t>(tw.end));
         w.tags = tags_of(w.tokens, train[i].entities);
         windows.push_back(std::move(w));
       }
@@ -274,29 +305,60 @@ class BertNerStudent : public Student {
                {"crf.start_transitions", net_->crf()->start()},
                {"crf.end_transitions", net_->crf()->end()}};
     e.max_length = std::min<std::int64_t>(options_.max_length, c.max_position_embeddings);
+    const std::size_t overlap = window_overlap(c);
+    e.config_extra["window_overlap"] = overlap;
     e.readme = fmt::format(kExportReadme, c.model_type == "ernie" ? "Ernie" : "Bert", e.max_length,
-                           e.max_length - 2, fmt::join(e.labels, ", "));
+                           e.max_length - 2, fmt::join(e.labels, ", "), overlap, overlap / 2);
     student_internal::write_bert_export(*net_->encoder(), folder_, *tokenizer_, e, dir);
   }
 
  private:
-  // The windows of `text`: its tokens in runs of at most max_length - 2.
-  std::vector<Window> split(std::size_t sample, const std::string& text,
-                            const student_internal::BertConfig& config) const {
-    const std::size_t width = static_cast<std::size_t>(std::min<std::int64_t>(
-                                  options_.max_length, config.max_position_embeddings)) -
-                              2;
+  // Tokens a window reads besides [CLS] and [SEP]: max_length - 2, within the model's positions.
+  std::size_t window_width(const student_internal::BertConfig& config) const {
+    return static_cast<std::size_t>(
+               std::min<std::int64_t>(options_.max_length, config.max_position_embeddings)) -
+           2;
+  }
+
+  // Tokens consecutive prediction windows share: window_overlap, or a quarter of the window
+  // when it is -1; at most width - 1 (the model's positions may make the window narrower).
+  std::size_t window_overlap(const student_internal::BertConfig& config) const {
+    const std::size_t width = window_width(config);
+    if (window_overlap_ < 0) return width / 4;
+    return std::min(static_cast<std::size_t>(window_overlap_), width - 1);
+  }
+
+  // The WordPiece tokens of `text`, without [CLS] and [SEP].
+  std::vector<BertToken> tokens_of(const std::string& text) const {
     std::vector<BertToken> all = tokenizer_->encode(text, std::numeric_limits<std::size_t>::max());
-    std::vector<Window> out;
-    for (std::size_t i = 1; i + 1 < all.size(); i += width) {  // skip [CLS] and [SEP]
-      Window w;
-      w.sample = sample;
-      w.tokens.assign(
-          all.begin() + static_cast<std::ptrdiff_t>(i),
-          all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size() - 1, i + width)));
-      out.push_back(std::move(w));
+    return {all.begin() + 1, all.end() - 1};
+  }
+
+  // The token ranges [b, e) of the entities (the tokens whose spans overlap each), sorted, with
+  // ranges that share a token merged.
+  static std::vector<std::pair<std::size_t, std::size_t>> entity_token_spans(
+      const std::vector<BertToken>& tokens, const std::vector<Entity>& entities) {
+    std::vector<std::pair<std::size_t, std::size_t>> spans;
+    for (const Entity& e : entities) {
+      std::size_t b = tokens.size(), end = 0;
+      for (std::size_t i = 0; i < tokens.size(); ++i) {
+        if (tokens[i].begin < e.end && e.start < tokens[i].end) {
+          b = std::min(b, i);
+          end = i + 1;
+        }
+      }
+      if (b < end) spans.emplace_back(b, end);
     }
-    return out;
+    std::sort(spans.begin(), spans.end());
+    std::vector<std::pair<std::size_t, std::size_t>> merged;
+    for (const auto& sp : spans) {
+      if (!merged.empty() && sp.first < merged.back().second) {
+        merged.back().second = std::max(merged.back().second, sp.second);
+      } else {
+        merged.push_back(sp);
+      }
+    }
+    return merged;
   }
 
   // B-X for the first token overlapping entity X, I-X for the next ones; a
@@ -351,10 +413,22 @@ class BertNerStudent : public Student {
     const bool was_training = net.is_training();
     net.eval();
     torch::InferenceMode inference;
+    // Every text's tokens and prediction windows; `windows` holds all texts' windows in order.
+    const std::size_t width = window_width(net.encoder()->config());
+    const std::size_t overlap = window_overlap(net.encoder()->config());
+    std::vector<std::vector<BertToken>> tokens(inputs.size());
+    std::vector<std::vector<TokenWindow>> text_windows(inputs.size());
     std::vector<Window> windows;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      for (Window& w : split(i, inputs[i].text, net.encoder()->config()))
+      tokens[i] = tokens_of(inputs[i].text);
+      text_windows[i] = student_internal::prediction_windows(tokens[i].size(), width, overlap);
+      for (const TokenWindow& tw : text_windows[i]) {
+        Window w;
+        w.sample = i;
+        w.tokens.assign(tokens[i].begin() + static_cast<std::ptrdiff_t>(tw.begin),
+                        tokens[i].begin() + static_cast<std::ptrdiff_t>(tw.end));
         windows.push_back(std::move(w));
+      }
     }
     std::vector<std::size_t> order(windows.size());
     std::iota(order.begin(), order.end(), 0);
@@ -379,29 +453,32 @@ class BertNerStudent : public Student {
         log_prob[order[k]] = paths[k - start].score - paths[k - start].log_z;
       }
     }
-    // Windows are in text order, so each text's entities come out sorted.
+    // Each text's tags stitched from the windows that own them, then read as entities.
     std::vector<Prediction> out(inputs.size());
-    std::vector<std::u32string> text(inputs.size());
-    std::vector<bool> decoded_text(inputs.size(), false);
-    for (std::size_t w = 0; w < windows.size(); ++w) {
-      const std::size_t s = windows[w].sample;
-      if (!decoded_text[s]) {
-        text[s] = utf8::decode(inputs[s].text);
-        decoded_text[s] = true;
-      }
+    std::size_t next = 0;  // the first window of text s
+    for (std::size_t s = 0; s < inputs.size(); ++s) {
+      const std::size_t count = text_windows[s].size();
+      std::vector<std::vector<std::int64_t>> per_window(
+          std::make_move_iterator(decoded.begin() + static_cast<std::ptrdiff_t>(next)),
+          std::make_move_iterator(decoded.begin() + static_cast<std::ptrdiff_t>(next + count)));
       Prediction& p = out[s];
-      p.log_prob += log_prob[w];
+      for (std::size_t w = next; w < next + count; ++w) p.log_prob += log_prob[w];
+      next += count;
+      const std::vector<std::int64_t> tags = student_internal::stitch(text_windows[s], per_window);
       bool open = false;
-      for (std::size_t i = 0; i < decoded[w].size(); ++i) {
-        const std::string& tag = tags_.token(decoded[w][i]);
-        const BertToken& t = windows[w].tokens[i];
+      for (std::size_t i = 0; i < tags.size(); ++i) {
+        const std::string& tag = tags_.token(tags[i]);
+        const BertToken& t = tokens[s][i];
         // Two pieces of one character (a letter that lower-cases to two) share
         // a span: a B there continues the entity, which must not overlap the next.
         const bool shared = !p.entities.empty() && t.begin < p.entities.back().end;
+        // One window's path is valid BIO; at an own border, an I-X may follow a tag of another
+        // window that is not B-X or I-X: it then opens nothing.
+        const bool continues = tag[0] == 'I' && open && p.entities.back().type == tag.substr(2);
         if (tag[0] == 'B' && !shared) {
           p.entities.push_back(Entity{t.begin, t.end, tag.substr(2), ""});
           open = true;
-        } else if ((tag[0] == 'I' && open) || shared) {
+        } else if (continues || shared) {
           p.entities.back().end = t.end;
         } else {
           open = false;
@@ -409,15 +486,21 @@ class BertNerStudent : public Student {
       }
     }
     for (std::size_t s = 0; s < out.size(); ++s) {
+      if (out[s].entities.empty()) continue;
+      const std::u32string text = utf8::decode(inputs[s].text);
       for (Entity& e : out[s].entities) {
-        e.text = utf8::encode(std::u32string_view(text[s]).substr(e.start, e.end - e.start));
+        e.text = utf8::encode(std::u32string_view(text).substr(e.start, e.end - e.start));
       }
     }
     if (was_training) net.train();
     return out;
   }
-
   student_internal::BertFineTuneOptions options_;
+  // Tokens shared by consecutive prediction windows of a long text; -1 (auto): a quarter of the
+  // window (63 at max_length 256). A quarter costs a third more encoder work on long texts only,
+  // and reads every entity of up to 32 tokens (at 256) whole with 31 tokens of context on each
+  // side of every token: Chinese names, places and organisations are far shorter.
+  std::int64_t window_overlap_ = -1;
   CommonOptions common_;
   student_internal::BertFolder folder_;
   std::shared_ptr<BertTokenizer> tokenizer_;
