@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -205,6 +206,13 @@ TEST(uieDecoding, RandomTablesAndOverlapsAgreeWithTheReference) {
   }
 }
 
+TEST(uieDecoding, TheReferencePassesItsSelftest) {
+  // The direct rule against a two-pointer merge, the overlap rule's defining property, and the
+  // forward's use of token types (tests/reference/uie_reference.py selftest).
+  const auto r = run_reference("uie_reference.py", "selftest");
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The forward of a UIE checkpoint.
 
@@ -276,8 +284,11 @@ TEST_P(uieForward, PointerProbabilitiesAgreeWithTheFloat64ReferenceWithin1e4) {
     return ((torch::sigmoid(ours) - r).abs() * mask.to(torch::kFloat32)).max().item<double>();
   };
   const auto [s, e] = ckpt.model->logits(ids, mask, tt);
-  EXPECT_LT(max_diff(s, ref_start), 1e-4) << GetParam().name;
-  EXPECT_LT(max_diff(e, ref_end), 1e-4) << GetParam().name;
+  const double ds = max_diff(s, ref_start), de = max_diff(e, ref_end);
+  std::printf("measured: %s: max |p - reference| start %.2g end %.2g\n", GetParam().name.c_str(),
+              ds, de);
+  EXPECT_LT(ds, 1e-4) << GetParam().name;
+  EXPECT_LT(de, 1e-4) << GetParam().name;
   // The text's token type matters: reading it as type 0 gives other probabilities.
   const auto [s0, e0] = ckpt.model->logits(ids, mask, torch::zeros_like(ids));
   EXPECT_GT(max_diff(s0, ref_start), 1e-3) << "token types are ignored";
@@ -368,6 +379,8 @@ TEST(uieCli, ZeroShotTrainThenPredictGivesTheReferenceEntities) {
     ++i;
   }
   EXPECT_EQ(i, texts.size());
+  std::printf("measured: zero-shot: %zu entities in %zu texts, min |p - threshold| %.3g\n", found,
+              texts.size(), ref.at("min_gap").get<double>());
   EXPECT_GT(found, 2u) << "the random checkpoint finds almost nothing: the test shows little";
 }
 
@@ -452,6 +465,8 @@ TEST_F(uieStudent, FineTuningLowersTheLossAndFindsTheEntitiesThenSavesAndLoads) 
   const auto out = student->predict(test);
   std::size_t predicted = 0;
   const std::size_t right = matches(test, out, &predicted);
+  std::printf("measured: fine-tuning: loss %.3f -> %.4f, %zu of 6 entities right, %zu predicted\n",
+              losses.front(), losses.back(), right, predicted);
   // Chance is ~0 (any span of any type); 6 gold entities.
   EXPECT_GE(right, 5u) << right << " of 6, " << predicted << " predicted";
   EXPECT_LE(predicted, 7u);

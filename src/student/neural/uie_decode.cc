@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <optional>
 
 namespace weakdistill::student_internal {
 
@@ -10,16 +9,17 @@ std::vector<UieSpan> uie_spans(const float* p_start, const float* p_end, std::si
                                double threshold) {
   // One pass: a start waits for the next end; any end closes the wait, so a
   // start before an earlier end can never pair with a later one.
+  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
   std::vector<UieSpan> out;
-  std::optional<std::size_t> start;
+  std::size_t start = kNone;
   for (std::size_t i = 0; i < n; ++i) {
     if (static_cast<double>(p_start[i]) > threshold) start = i;
     if (static_cast<double>(p_end[i]) > threshold) {
-      if (start) {
-        out.push_back(UieSpan{
-            *start, i, static_cast<double>(p_start[*start]) * static_cast<double>(p_end[i])});
+      if (start != kNone) {
+        out.push_back(
+            UieSpan{start, i, static_cast<double>(p_start[start]) * static_cast<double>(p_end[i])});
       }
-      start.reset();
+      start = kNone;
     }
   }
   return out;
