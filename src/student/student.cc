@@ -37,6 +37,7 @@ const std::vector<KindEntry>& registry() {
       {Task::kClassification, "bert-cls", &student_internal::make_neural},
       {Task::kSummarization, "pointer-generator", &student_internal::make_neural},
       {Task::kSummarization, "lead", &plain<&student_internal::make_lead>},
+      {Task::kSummarization, "seq2seq", &student_internal::make_neural},
       {Task::kNer, "bigru-crf", &student_internal::make_neural},
       {Task::kNer, "bert-ner", &student_internal::make_neural},
       {Task::kNer, "uie", &student_internal::make_neural},

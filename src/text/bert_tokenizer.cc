@@ -505,4 +505,26 @@ std::vector<std::int64_t> BertTokenizer::encode_ids(std::string_view text,
   return ids;
 }
 
+std::string BertTokenizer::decode(const std::vector<std::int64_t>& ids,
+                                  const std::vector<std::int64_t>& skip) const {
+  auto ascii_alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  const std::int64_t mask = id("[MASK]");
+  std::string out;
+  for (const std::int64_t i : ids) {
+    if (i < 0 || i >= static_cast<std::int64_t>(tokens_.size())) continue;
+    if (i == cls_ || i == sep_ || i == pad_ || i == unk_ || i == mask) continue;
+    if (std::find(skip.begin(), skip.end(), i) != skip.end()) continue;
+    const std::string& t = tokens_[static_cast<std::size_t>(i)];
+    if (t.size() > 2 && t[0] == '#' && t[1] == '#') {
+      out += t.substr(2);
+      continue;
+    }
+    if (!out.empty() && !t.empty() && ascii_alnum(out.back()) && ascii_alnum(t.front())) out += ' ';
+    out += t;
+  }
+  return out;
+}
+
 }  // namespace weakdistill

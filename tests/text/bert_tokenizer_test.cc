@@ -322,6 +322,26 @@ TEST_F(BertTokenizerTest, TruncationKeepsSep) {
   EXPECT_THROW(tok.encode("我", 1), std::invalid_argument);
 }
 
+// decode() joins what a summarizer generates: CJK and punctuation without spaces, Latin words
+// with one, "##" pieces glued, special tokens and ids outside the vocabulary dropped.
+TEST_F(BertTokenizerTest, DecodeJoinsGeneratedTokens) {
+  const BertTokenizer tok = make();
+  auto decode = [&](const std::string& text) {
+    std::vector<std::int64_t> ids = tok.encode_ids(text, 64);
+    ids.insert(ids.begin() + 1, tok.pad_id());  // a stray [PAD]
+    ids.push_back(9999);
+    return tok.decode(ids);
+  };
+  EXPECT_EQ(decode("我爱中国"), "我爱中国");
+  EXPECT_EQ(decode("hello world。the"), "hello world。the");
+  const std::vector<std::string> pieces = tok.tokenize("unaffable 中国");
+  ASSERT_EQ(pieces.front(), "un");  // the fixture's vocabulary splits it into pieces
+  EXPECT_EQ(decode("unaffable 中国"), "unaffable中国");
+  EXPECT_EQ(tok.decode({tok.id("un"), tok.id("##aff"), tok.id("un")}), "unaff un");
+  EXPECT_EQ(tok.decode({tok.id("我"), tok.id("爱")}, {tok.id("爱")}), "我");
+  EXPECT_EQ(tok.decode({tok.cls_id(), tok.sep_id(), tok.unk_id()}), "");
+}
+
 TEST_F(BertTokenizerTest, InvalidUtf8Throws) {
   const BertTokenizer tok = make();
   EXPECT_THROW(tok.tokenize("ab\xFF"), std::invalid_argument);

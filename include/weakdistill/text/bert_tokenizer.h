@@ -73,6 +73,13 @@ class BertTokenizer {
   // The same, ids only.
   std::vector<std::int64_t> encode_ids(std::string_view text, std::size_t max_length) const;
 
+  // Text of generated ids (a summarizer's output): special tokens ([CLS], [SEP], [PAD], [MASK],
+  // [UNK] and any id in `skip`) dropped, "##" pieces joined to the token before, and a space
+  // only between two tokens that meet with ASCII letters or digits ("ab" "cd" -> "ab cd", while
+  // CJK characters and punctuation join without one). Ids outside the vocabulary are dropped.
+  std::string decode(const std::vector<std::int64_t>& ids,
+                     const std::vector<std::int64_t>& skip = {}) const;
+
   std::size_t vocab_size() const { return tokens_.size(); }
   std::int64_t id(std::string_view token) const;  // -1 when absent
   const std::string& token(std::int64_t id) const {

@@ -63,7 +63,10 @@ int bert_dev_every(const BertFineTuneOptions& o, int epochs) {
 namespace {
 
 bool undecayed(const std::string& hf_name) {
-  return hf_name.find("LayerNorm") != std::string::npos || hf_name.ends_with(".bias");
+  for (const char* norm : {"LayerNorm", "layer_norm", "layernorm"}) {
+    if (hf_name.find(norm) != std::string::npos) return true;
+  }
+  return hf_name.ends_with(".bias");
 }
 
 }  // namespace
@@ -92,6 +95,27 @@ BertOptimizer::BertOptimizer(const BertEncoderImpl& encoder,
   add(enc_plain, o.lr, 0);
   add(head_weights, head_lr, o.weight_decay);
   add(head_biases, head_lr, 0);
+  adam_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr));
+}
+
+BertOptimizer::BertOptimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                             const BertFineTuneOptions& o, std::int64_t total_steps)
+    : clip_(o.clip), total_steps_(std::max<std::int64_t>(1, total_steps)) {
+  warmup_steps_ =
+      static_cast<std::int64_t>(std::ceil(o.warmup * static_cast<double>(total_steps_)));
+  std::vector<torch::Tensor> decay, plain;
+  for (const auto& [name, t] : named) {
+    if (t.requires_grad()) (undecayed(name) ? plain : decay).push_back(t);
+  }
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  for (const auto* params : {&decay, &plain}) {
+    if (params->empty()) continue;
+    auto options = std::make_unique<torch::optim::AdamWOptions>(o.lr);
+    options->weight_decay(params == &decay ? o.weight_decay : 0).eps(1e-8).betas({0.9, 0.999});
+    groups.emplace_back(*params, std::move(options));
+    base_lr_.push_back(o.lr);
+    all_.insert(all_.end(), params->begin(), params->end());
+  }
   adam_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr));
 }
 

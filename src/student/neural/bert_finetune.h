@@ -66,6 +66,11 @@ class BertOptimizer {
   BertOptimizer(const BertEncoderImpl& encoder, const std::vector<torch::Tensor>& head_weights,
                 const std::vector<torch::Tensor>& head_biases, const BertFineTuneOptions& o,
                 std::int64_t total_steps);
+  // Any model, all at lr: `named` holds its parameters under Hugging Face names; LayerNorms'
+  // ("LayerNorm", "layer_norm", "layernorm") and biases are not decayed, and tensors that do not
+  // require a gradient (buffers) are left out.
+  BertOptimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                const BertFineTuneOptions& o, std::int64_t total_steps);
   // Clips the gradients, sets this step's rates, steps and zeroes the gradients.
   void step();
   // The multiplier of the base rates at update `step` (0-based).

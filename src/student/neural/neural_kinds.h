@@ -15,6 +15,7 @@ std::unique_ptr<Student> make_textcnn(const nlohmann::json& options);
 std::unique_ptr<Student> make_bert_cls(const nlohmann::json& options);
 std::unique_ptr<Student> make_bert_ner(const nlohmann::json& options);
 std::unique_ptr<Student> make_uie(const nlohmann::json& options);
+std::unique_ptr<Student> make_seq2seq(const nlohmann::json& options);
 
 // The `bge` embedder (bge_embedder.cc): `config` is the whole `embedder` section.
 std::unique_ptr<Embedder> make_bge_embedder(const nlohmann::json& config);

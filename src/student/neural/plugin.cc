@@ -17,6 +17,8 @@ extern "C" weakdistill::Student* weakdistill_neural_make(int task, const char* k
     return weakdistill::neural::make_bert_cls(*options).release();
   if (t == Task::kNer && k == "bert-ner")
     return weakdistill::neural::make_bert_ner(*options).release();
+  if (t == Task::kSummarization && k == "seq2seq")
+    return weakdistill::neural::make_seq2seq(*options).release();
   if (t == Task::kNer && k == "uie") return weakdistill::neural::make_uie(*options).release();
   if (t == Task::kSummarization && k == "pointer-generator")
     return weakdistill::neural::make_pointer_generator(*options).release();

@@ -1,0 +1,603 @@
+#include "seq2seq.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "hf_config.h"
+#include "weakdistill/core/error.h"
+
+namespace weakdistill::student_internal {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kFolderHint =
+    "a Hugging Face BART or Pegasus folder holds config.json, vocab.txt and model.safetensors";
+
+std::string shape_string(at::IntArrayRef shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// "a, b, c" of at most 20 names, then "and N more".
+std::string name_list(const std::vector<std::string>& names) {
+  std::string s;
+  for (std::size_t i = 0; i < names.size() && i < 20; ++i) s += (i ? ", " : "") + names[i];
+  if (names.size() > 20) s += fmt::format(" and {} more", names.size() - 20);
+  return s;
+}
+
+// Pegasus' fixed table (transformers' PegasusSinusoidalPositionalEmbedding): the first
+// ceil(d/2) columns sin(p / 10000^(2i/d)), the others cos of the same angles.
+torch::Tensor sinusoid_table(std::int64_t positions, std::int64_t d) {
+  torch::Tensor t = torch::empty({positions, d}, torch::kFloat64);
+  auto a = t.accessor<double, 2>();
+  const std::int64_t half = (d + 1) / 2;
+  for (std::int64_t p = 0; p < positions; ++p) {
+    for (std::int64_t j = 0; j < d; ++j) {
+      const std::int64_t i = j < half ? j : j - half;
+      const double angle =
+          static_cast<double>(p) / std::pow(10000.0, 2.0 * static_cast<double>(i) / d);
+      a[p][j] = j < half ? std::sin(angle) : std::cos(angle);
+    }
+  }
+  return t.to(torch::kFloat32);
+}
+
+}  // namespace
+
+Seq2SeqConfig read_seq2seq_config(const std::string& path) {
+  const nlohmann::json j = read_hf_config_json(path, kFolderHint);
+  HfConfigReader r(j, path);
+  Seq2SeqConfig c;
+  r.get("model_type", c.model_type);
+  if (c.model_type != "bart" && c.model_type != "pegasus") {
+    r.fail("model_type",
+           "\"" + c.model_type +
+               "\" is not supported: the seq2seq student reads bart "
+               "(BartForConditionalGeneration) and pegasus (PegasusForConditionalGeneration); "
+               "not t5/mt5 (relative positions), mbart (its own tokenizer and language codes), "
+               "marian, led, prophetnet, bigbird_pegasus or pegasus_x");
+  }
+  if (c.model_type == "pegasus") {
+    c.scale_embedding = true;
+    c.activation_function = "relu";
+    c.decoder_start_token_id = 0;
+    c.eos_token_id = 1;
+  }
+  r.get("vocab_size", c.vocab_size, true);
+  r.get("d_model", c.d_model, true);
+  r.get("encoder_layers", c.encoder_layers, true);
+  r.get("decoder_layers", c.decoder_layers, true);
+  r.get("encoder_attention_heads", c.encoder_attention_heads, true);
+  r.get("decoder_attention_heads", c.decoder_attention_heads, true);
+  r.get("encoder_ffn_dim", c.encoder_ffn_dim, true);
+  r.get("decoder_ffn_dim", c.decoder_ffn_dim, true);
+  r.get("max_position_embeddings", c.max_position_embeddings, true);
+  r.get("activation_function", c.activation_function);
+  r.get("scale_embedding", c.scale_embedding);
+  r.get("normalize_before", c.normalize_before);
+  r.get("tie_word_embeddings", c.tie_word_embeddings);
+  r.get("dropout", c.dropout);
+  r.get("attention_dropout", c.attention_dropout);
+  r.get("activation_dropout", c.activation_dropout);
+  r.get("pad_token_id", c.pad_token_id);
+  r.get_id("bos_token_id", c.bos_token_id);
+  r.get_id("eos_token_id", c.eos_token_id);
+  r.get_id("decoder_start_token_id", c.decoder_start_token_id);
+  r.get_id("forced_bos_token_id", c.forced_bos_token_id);
+  r.get_id("forced_eos_token_id", c.forced_eos_token_id);
+
+  // Variants of old BART configs with other equations.
+  bool flag = false;
+  r.get("static_position_embeddings", flag);
+  if (flag && c.bart()) r.fail("static_position_embeddings", "true is not supported");
+  flag = false;
+  r.get("add_bias_logits", flag);
+  if (flag) r.fail("add_bias_logits", "true is not supported");
+  flag = false;
+  r.get("add_final_layer_norm", flag);
+  if (flag && !c.normalize_before) {
+    r.fail("add_final_layer_norm", "true without normalize_before is not supported");
+  }
+  static const std::set<std::string> acts = {"gelu", "gelu_new", "gelu_pytorch_tanh",
+                                             "relu", "silu",     "swish"};
+  if (!acts.count(c.activation_function)) {
+    r.fail("activation_function",
+           "\"" + c.activation_function +
+               "\" is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu, silu)");
+  }
+  for (const auto& [key, v] : {std::pair{"vocab_size", c.vocab_size},
+                               {"d_model", c.d_model},
+                               {"encoder_layers", c.encoder_layers},
+                               {"decoder_layers", c.decoder_layers},
+                               {"encoder_attention_heads", c.encoder_attention_heads},
+                               {"decoder_attention_heads", c.decoder_attention_heads},
+                               {"encoder_ffn_dim", c.encoder_ffn_dim},
+                               {"decoder_ffn_dim", c.decoder_ffn_dim},
+                               {"max_position_embeddings", c.max_position_embeddings}}) {
+    r.positive(key, v);
+  }
+  for (const auto& [key, heads] : {std::pair{"encoder_attention_heads", c.encoder_attention_heads},
+                                   {"decoder_attention_heads", c.decoder_attention_heads}}) {
+    if (c.d_model % heads != 0) {
+      r.fail("d_model", fmt::format("{} is not a multiple of {} ({})", c.d_model, key, heads));
+    }
+  }
+  for (const auto& [key, id] : {std::pair{"pad_token_id", c.pad_token_id},
+                                {"bos_token_id", c.bos_token_id},
+                                {"eos_token_id", c.eos_token_id},
+                                {"decoder_start_token_id", c.decoder_start_token_id},
+                                {"forced_bos_token_id", c.forced_bos_token_id},
+                                {"forced_eos_token_id", c.forced_eos_token_id}}) {
+    if (id >= c.vocab_size) r.fail(key, fmt::format("{} is not below vocab_size", id));
+  }
+  if (c.eos_token_id < 0) r.fail("eos_token_id", "required: decoding ends at it");
+  if (c.decoder_start_token_id < 0) r.fail("decoder_start_token_id", "required");
+  if (c.forced_eos_token_id >= 0 && c.forced_eos_token_id != c.eos_token_id) {
+    r.fail("forced_eos_token_id", "must be eos_token_id or null");
+  }
+  for (const auto& [key, p] : {std::pair{"dropout", c.dropout},
+                               {"attention_dropout", c.attention_dropout},
+                               {"activation_dropout", c.activation_dropout}}) {
+    if (p < 0 || p >= 1) r.fail(key, "must be in [0, 1)");
+  }
+  return c;
+}
+
+void DecoderCache::select(const torch::Tensor& rows) {
+  for (auto* list : {&self_k, &self_v, &cross_k, &cross_v}) {
+    for (torch::Tensor& t : *list) {
+      if (t.defined()) t = t.index_select(0, rows);
+    }
+  }
+  source_mask = source_mask.index_select(0, rows);
+}
+
+Seq2SeqModelImpl::Attention Seq2SeqModelImpl::make_attention(const std::string& name) {
+  const std::int64_t d = config_.d_model;
+  Attention a;
+  a.q = register_module(name + "_q", torch::nn::Linear(d, d));
+  a.k = register_module(name + "_k", torch::nn::Linear(d, d));
+  a.v = register_module(name + "_v", torch::nn::Linear(d, d));
+  a.out = register_module(name + "_out", torch::nn::Linear(d, d));
+  return a;
+}
+
+Seq2SeqModelImpl::Layer Seq2SeqModelImpl::make_layer(const std::string& name, bool decoder) {
+  const std::int64_t d = config_.d_model;
+  const std::int64_t ffn = decoder ? config_.decoder_ffn_dim : config_.encoder_ffn_dim;
+  auto norm = [&](const std::string& n) {
+    return register_module(n, torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
+  };
+  Layer l;
+  l.self_attn = make_attention(name + "self");
+  l.self_norm = norm(name + "self_norm");
+  if (decoder) {
+    l.cross_attn = make_attention(name + "cross");
+    l.cross_norm = norm(name + "cross_norm");
+  }
+  l.fc1 = register_module(name + "fc1", torch::nn::Linear(d, ffn));
+  l.fc2 = register_module(name + "fc2", torch::nn::Linear(ffn, d));
+  l.ffn_norm = norm(name + "ffn_norm");
+  return l;
+}
+
+Seq2SeqModelImpl::Seq2SeqModelImpl(const Seq2SeqConfig& config) : config_(config) {
+  const auto& c = config_;
+  const std::int64_t d = c.d_model;
+  auto norm = [&](const std::string& n) {
+    return register_module(n, torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
+  };
+  shared_ = register_module("shared", torch::nn::Embedding(c.vocab_size, d));
+  if (c.bart()) {
+    // BART's learned positions start at row 2 (an offset kept from fairseq).
+    encoder_positions_ = register_module("encoder_positions",
+                                         torch::nn::Embedding(c.max_position_embeddings + 2, d));
+    decoder_positions_ = register_module("decoder_positions",
+                                         torch::nn::Embedding(c.max_position_embeddings + 2, d));
+    encoder_embedding_norm_ = norm("encoder_embedding_norm");
+    decoder_embedding_norm_ = norm("decoder_embedding_norm");
+  } else {
+    encoder_sinusoid_ =
+        register_buffer("encoder_sinusoid", sinusoid_table(c.max_position_embeddings, d));
+    decoder_sinusoid_ =
+        register_buffer("decoder_sinusoid", sinusoid_table(c.max_position_embeddings, d));
+  }
+  if (c.pre_layer_norm()) {
+    encoder_final_norm_ = norm("encoder_final_norm");
+    decoder_final_norm_ = norm("decoder_final_norm");
+  }
+  for (std::int64_t i = 0; i < c.encoder_layers; ++i)
+    encoder_layers_.push_back(make_layer("encoder" + std::to_string(i) + "_", false));
+  for (std::int64_t i = 0; i < c.decoder_layers; ++i)
+    decoder_layers_.push_back(make_layer("decoder" + std::to_string(i) + "_", true));
+  if (!c.tie_word_embeddings) {
+    lm_head_ = register_module(
+        "lm_head", torch::nn::Linear(torch::nn::LinearOptions(d, c.vocab_size).bias(false)));
+  }
+  final_logits_bias_ = register_buffer("final_logits_bias", torch::zeros({1, c.vocab_size}));
+  dropout_ = register_module("dropout", torch::nn::Dropout(c.dropout));
+  activation_dropout_ =
+      register_module("activation_dropout", torch::nn::Dropout(c.activation_dropout));
+
+  torch::NoGradGuard no_grad;
+  for (auto& [name, t] : hf_tensors()) {
+    const bool norm_weight = name.find("norm") != std::string::npos && name.ends_with(".weight");
+    if (name == "final_logits_bias") continue;
+    if (norm_weight) {
+      t.fill_(1);
+    } else if (name.ends_with(".bias")) {
+      t.zero_();
+    } else {
+      t.normal_(0, 0.02);
+    }
+  }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Seq2SeqModelImpl::hf_tensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  auto add_linear = [&](const std::string& name, const torch::nn::Linear& l) {
+    out.emplace_back(name + ".weight", l->weight);
+    out.emplace_back(name + ".bias", l->bias);
+  };
+  auto add_norm = [&](const std::string& name, const torch::nn::LayerNorm& n) {
+    out.emplace_back(name + ".weight", n->weight);
+    out.emplace_back(name + ".bias", n->bias);
+  };
+  auto add_attention = [&](const std::string& name, const Attention& a) {
+    add_linear(name + ".q_proj", a.q);
+    add_linear(name + ".k_proj", a.k);
+    add_linear(name + ".v_proj", a.v);
+    add_linear(name + ".out_proj", a.out);
+  };
+  out.emplace_back("shared.weight", shared_->weight);
+  for (const bool decoder : {false, true}) {
+    const std::string part = decoder ? "decoder" : "encoder";
+    if (config_.bart()) {
+      out.emplace_back(part + ".embed_positions.weight",
+                       (decoder ? decoder_positions_ : encoder_positions_)->weight);
+      add_norm(part + ".layernorm_embedding",
+               decoder ? decoder_embedding_norm_ : encoder_embedding_norm_);
+    }
+    const std::vector<Layer>& layers = decoder ? decoder_layers_ : encoder_layers_;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      const std::string p = part + ".layers." + std::to_string(i) + ".";
+      const Layer& l = layers[i];
+      add_attention(p + "self_attn", l.self_attn);
+      add_norm(p + "self_attn_layer_norm", l.self_norm);
+      if (decoder) {
+        add_attention(p + "encoder_attn", l.cross_attn);
+        add_norm(p + "encoder_attn_layer_norm", l.cross_norm);
+      }
+      add_linear(p + "fc1", l.fc1);
+      add_linear(p + "fc2", l.fc2);
+      add_norm(p + "final_layer_norm", l.ffn_norm);
+    }
+    if (config_.pre_layer_norm()) {
+      add_norm(part + ".layer_norm", decoder ? decoder_final_norm_ : encoder_final_norm_);
+    }
+  }
+  out.emplace_back("final_logits_bias", final_logits_bias_);
+  if (lm_head_) out.emplace_back("lm_head.weight", lm_head_->weight);
+  return out;
+}
+
+torch::Tensor Seq2SeqModelImpl::activation(const torch::Tensor& x) const {
+  const std::string& a = config_.activation_function;
+  if (a == "gelu") return torch::gelu(x);
+  if (a == "gelu_new" || a == "gelu_pytorch_tanh") return torch::gelu(x, "tanh");
+  if (a == "relu") return torch::relu(x);
+  return torch::silu(x);  // silu, swish
+}
+
+torch::Tensor Seq2SeqModelImpl::embed(const torch::Tensor& ids, std::int64_t offset, bool decoder) {
+  const std::int64_t length = ids.size(1);
+  if (offset + length > config_.max_position_embeddings) {
+    throw std::invalid_argument(
+        fmt::format("{} {} positions, beyond the model's max_position_embeddings ({})",
+                    decoder ? "a decoder input of" : "a source of", offset + length,
+                    config_.max_position_embeddings));
+  }
+  torch::Tensor x = shared_(ids);
+  if (config_.scale_embedding) x = x * std::sqrt(static_cast<double>(config_.d_model));
+  if (config_.bart()) {
+    const auto& table = (decoder ? decoder_positions_ : encoder_positions_)->weight;
+    x = x + table.slice(0, offset + 2, offset + 2 + length).unsqueeze(0);
+    x = (decoder ? decoder_embedding_norm_ : encoder_embedding_norm_)(x);
+  } else {
+    const torch::Tensor& table = decoder ? decoder_sinusoid_ : encoder_sinusoid_;
+    x = x + table.slice(0, offset, offset + length).unsqueeze(0);
+  }
+  return dropout_(x);
+}
+
+torch::Tensor Seq2SeqModelImpl::heads_of(const torch::Tensor& t, std::int64_t heads) const {
+  return t.view({t.size(0), t.size(1), heads, config_.d_model / heads}).transpose(1, 2);
+}
+
+torch::Tensor Seq2SeqModelImpl::attend(Attention& a, const torch::Tensor& x, const torch::Tensor& k,
+                                       const torch::Tensor& v, const torch::Tensor& mask,
+                                       std::int64_t heads) {
+  const double scaling = 1.0 / std::sqrt(static_cast<double>(config_.d_model / heads));
+  const torch::Tensor q = heads_of(a.q(x).mul(scaling), heads);
+  torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2));
+  if (mask.defined()) scores = scores + mask;
+  torch::Tensor probs = torch::softmax(scores, -1);
+  if (is_training() && config_.attention_dropout > 0) {
+    probs = torch::dropout(probs, config_.attention_dropout, true);
+  }
+  const torch::Tensor context =
+      torch::matmul(probs, v).transpose(1, 2).reshape({x.size(0), x.size(1), config_.d_model});
+  return a.out(context);
+}
+
+torch::Tensor Seq2SeqModelImpl::feed_forward(Layer& l, const torch::Tensor& x) {
+  return dropout_(l.fc2(activation_dropout_(activation(l.fc1(x)))));
+}
+
+torch::Tensor Seq2SeqModelImpl::encode(const torch::Tensor& ids, const torch::Tensor& mask) {
+  const std::int64_t heads = config_.encoder_attention_heads;
+  const bool pre = config_.pre_layer_norm();
+  const torch::Tensor additive = (1.0 - mask.to(torch::kFloat32))
+                                     .mul(std::numeric_limits<float>::lowest())
+                                     .view({ids.size(0), 1, 1, ids.size(1)});
+  torch::Tensor x = embed(ids, 0, false);
+  for (Layer& l : encoder_layers_) {
+    torch::Tensor h = pre ? l.self_norm(x) : x;
+    h = dropout_(attend(l.self_attn, h, heads_of(l.self_attn.k(h), heads),
+                        heads_of(l.self_attn.v(h), heads), additive, heads));
+    x = pre ? x + h : l.self_norm(x + h);
+    x = pre ? x + feed_forward(l, l.ffn_norm(x)) : l.ffn_norm(x + feed_forward(l, x));
+  }
+  return pre ? encoder_final_norm_(x) : x;
+}
+
+torch::Tensor Seq2SeqModelImpl::decoder_layer(Layer& l, torch::Tensor x, torch::Tensor* cache_k,
+                                              torch::Tensor* cache_v,
+                                              const torch::Tensor& self_mask,
+                                              const torch::Tensor& cross_k,
+                                              const torch::Tensor& cross_v,
+                                              const torch::Tensor& cross_mask) {
+  const std::int64_t heads = config_.decoder_attention_heads;
+  const bool pre = config_.pre_layer_norm();
+  torch::Tensor h = pre ? l.self_norm(x) : x;
+  torch::Tensor k = heads_of(l.self_attn.k(h), heads), v = heads_of(l.self_attn.v(h), heads);
+  if (cache_k) {
+    if (cache_k->defined()) {
+      k = torch::cat({*cache_k, k}, 2);
+      v = torch::cat({*cache_v, v}, 2);
+    }
+    *cache_k = k;
+    *cache_v = v;
+  }
+  h = dropout_(attend(l.self_attn, h, k, v, self_mask, heads));
+  x = pre ? x + h : l.self_norm(x + h);
+  h = pre ? l.cross_norm(x) : x;
+  h = dropout_(attend(l.cross_attn, h, cross_k, cross_v, cross_mask, heads));
+  x = pre ? x + h : l.cross_norm(x + h);
+  return pre ? x + feed_forward(l, l.ffn_norm(x)) : l.ffn_norm(x + feed_forward(l, x));
+}
+
+torch::Tensor Seq2SeqModelImpl::decode(const torch::Tensor& ids, const torch::Tensor& source,
+                                       const torch::Tensor& source_mask) {
+  const std::int64_t heads = config_.decoder_attention_heads, t = ids.size(1);
+  const torch::Tensor causal =
+      torch::full({t, t}, std::numeric_limits<float>::lowest()).triu(1).view({1, 1, t, t});
+  const torch::Tensor cross_mask = (1.0 - source_mask.to(torch::kFloat32))
+                                       .mul(std::numeric_limits<float>::lowest())
+                                       .view({source.size(0), 1, 1, source.size(1)});
+  torch::Tensor x = embed(ids, 0, true);
+  for (Layer& l : decoder_layers_) {
+    x = decoder_layer(l, x, nullptr, nullptr, causal, heads_of(l.cross_attn.k(source), heads),
+                      heads_of(l.cross_attn.v(source), heads), cross_mask);
+  }
+  return config_.pre_layer_norm() ? decoder_final_norm_(x) : x;
+}
+
+DecoderCache Seq2SeqModelImpl::start(const torch::Tensor& source,
+                                     const torch::Tensor& source_mask) {
+  const std::int64_t heads = config_.decoder_attention_heads;
+  DecoderCache cache;
+  cache.source_mask = (1.0 - source_mask.to(torch::kFloat32))
+                          .mul(std::numeric_limits<float>::lowest())
+                          .view({source.size(0), 1, 1, source.size(1)});
+  for (Layer& l : decoder_layers_) {
+    cache.cross_k.push_back(heads_of(l.cross_attn.k(source), heads));
+    cache.cross_v.push_back(heads_of(l.cross_attn.v(source), heads));
+    cache.self_k.emplace_back();
+    cache.self_v.emplace_back();
+  }
+  return cache;
+}
+
+torch::Tensor Seq2SeqModelImpl::step(const torch::Tensor& ids, DecoderCache& cache) {
+  torch::Tensor x = embed(ids.view({ids.size(0), 1}), cache.length, true);
+  for (std::size_t i = 0; i < decoder_layers_.size(); ++i) {
+    // One query over every position so far: no causal mask is needed.
+    x = decoder_layer(decoder_layers_[i], x, &cache.self_k[i], &cache.self_v[i], torch::Tensor(),
+                      cache.cross_k[i], cache.cross_v[i], cache.source_mask);
+  }
+  ++cache.length;
+  return config_.pre_layer_norm() ? decoder_final_norm_(x) : x;
+}
+
+torch::Tensor Seq2SeqModelImpl::logits(const torch::Tensor& hidden) {
+  const torch::Tensor& e = lm_head_ ? lm_head_->weight : shared_->weight;
+  return torch::matmul(hidden, e.t()) + final_logits_bias_.view({-1});
+}
+
+Seq2SeqLoadReport load_seq2seq_weights(Seq2SeqModelImpl& model, const SafetensorsFile& file) {
+  Seq2SeqLoadReport report;
+  std::map<std::string, const SafetensorsTensor*> by_name;
+  for (const SafetensorsTensor& t : file.tensors()) by_name[t.name] = &t;
+  bool found = false;
+  for (const char* p : {"model.", ""}) {
+    for (const char* e : {"shared.weight", "encoder.embed_tokens.weight"}) {
+      if (!found && by_name.count(std::string(p) + e)) {
+        report.prefix = p;
+        found = true;
+      }
+    }
+  }
+  if (!found) {
+    throw InputError(file.path() +
+                     ": not a BART or Pegasus checkpoint: no model.shared.weight (nor "
+                     "shared.weight, model.encoder.embed_tokens.weight)");
+  }
+  const bool tied = model.config().tie_word_embeddings;
+  // Where the shared embedding may be stored instead: its tied copies.
+  const std::vector<std::string> shared_copies = {report.prefix + "encoder.embed_tokens.weight",
+                                                  report.prefix + "decoder.embed_tokens.weight",
+                                                  "lm_head.weight"};
+  std::vector<std::string> missing, mismatched;
+  std::set<std::string> used;
+  torch::NoGradGuard no_grad;
+  for (auto& [name, param] : model.hf_tensors()) {
+    const bool top_level = name == "final_logits_bias" || name == "lm_head.weight";
+    std::string key = (top_level ? "" : report.prefix) + name;
+    auto it = by_name.find(key);
+    if (it == by_name.end() && name == "shared.weight") {
+      for (const std::string& copy : shared_copies) {
+        if (copy == "lm_head.weight" && !tied) continue;
+        if ((it = by_name.find(copy)) != by_name.end()) break;
+      }
+    }
+    if (it == by_name.end()) {
+      if (name == "final_logits_bias") {
+        report.final_logits_bias = false;
+        param.zero_();
+        continue;
+      }
+      missing.push_back(key);
+      continue;
+    }
+    used.insert(it->first);
+    const SafetensorsTensor& t = *it->second;
+    std::vector<std::int64_t> want = param.sizes().vec();
+    if (t.shape != want) {
+      mismatched.push_back(fmt::format("{} is {} in the file, {} in config.json's model", it->first,
+                                       shape_string(t.shape), shape_string(want)));
+      continue;
+    }
+    file.to_f32(t, param.data_ptr<float>());
+  }
+  const std::vector<std::int64_t> shared_shape = {model.config().vocab_size,
+                                                  model.config().d_model};
+  std::vector<std::string> unexpected;
+  for (const SafetensorsTensor& t : file.tensors()) {
+    if (used.count(t.name)) continue;
+    const bool copy =
+        std::find(shared_copies.begin(), shared_copies.end(), t.name) != shared_copies.end() &&
+        (t.name != "lm_head.weight" || tied);
+    if (copy) {
+      if (t.shape != shared_shape) {
+        mismatched.push_back(fmt::format("{} is {}, the shared embedding {}", t.name,
+                                         shape_string(t.shape), shape_string(shared_shape)));
+      }
+      report.ignored.push_back(t.name);
+      continue;
+    }
+    const bool under_prefix = t.name.starts_with(report.prefix);
+    const std::string rest = under_prefix ? t.name.substr(report.prefix.size()) : t.name;
+    // Pegasus' sinusoids, which some versions saved: transformers loads them over its own.
+    if (!model.config().bart() &&
+        (rest == "encoder.embed_positions.weight" || rest == "decoder.embed_positions.weight")) {
+      torch::Tensor& table = model.sinusoid(rest.starts_with("decoder"));
+      if (t.shape != table.sizes().vec()) {
+        mismatched.push_back(fmt::format("{} is {} in the file, {} in config.json's model", t.name,
+                                         shape_string(t.shape), shape_string(table.sizes())));
+      } else {
+        file.to_f32(t, table.data_ptr<float>());
+      }
+      continue;
+    }
+    // fairseq's leftover version buffers.
+    if (rest.ends_with(".version") || rest.ends_with("_float_tensor")) {
+      report.ignored.push_back(t.name);
+    } else if (under_prefix && (rest.starts_with("encoder.") || rest.starts_with("decoder.") ||
+                                rest.starts_with("shared."))) {
+      unexpected.push_back(t.name);
+    } else {
+      report.ignored.push_back(t.name);  // a task head, e.g. a classification head
+    }
+  }
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
+    std::string msg = file.path() + ": the weights do not fit config.json";
+    if (!missing.empty()) {
+      msg += fmt::format("; {} missing tensor(s): {}", missing.size(), name_list(missing));
+    }
+    if (!unexpected.empty()) {
+      msg += fmt::format("; {} unexpected tensor(s): {}", unexpected.size(), name_list(unexpected));
+    }
+    if (!mismatched.empty()) {
+      msg += fmt::format("; {} of another shape: {}", mismatched.size(), name_list(mismatched));
+    }
+    throw InputError(msg);
+  }
+  return report;
+}
+
+PretrainedSeq2Seq load_pretrained_seq2seq(const std::string& dir, bool weights) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw InputError(dir + ": no such folder (" + kFolderHint + ")");
+  const fs::path d(dir);
+  PretrainedSeq2Seq p;
+  p.dir = dir;
+  if (!fs::is_regular_file(d / "config.json", ec)) {
+    throw InputError(dir + ": no config.json (" + kFolderHint + ")");
+  }
+  p.config = read_seq2seq_config((d / "config.json").string());
+  if (!fs::is_regular_file(d / "vocab.txt", ec)) {
+    std::string hint;
+    for (const char* sp : {"spiece.model", "sentencepiece.bpe.model", "tokenizer.json"}) {
+      if (fs::exists(d / sp, ec)) {
+        hint = fmt::format(
+            "; it has {}, a tokenizer weakdistill does not read: the seq2seq student needs a "
+            "BERT-style vocab.txt (as fnlp/bart-base-chinese and IDEA-CCNL's Chinese Pegasus have)",
+            sp);
+        break;
+      }
+    }
+    throw InputError(dir + ": no vocab.txt" + hint);
+  }
+  p.tokenizer = std::make_shared<BertTokenizer>(BertTokenizer::from_folder(dir));
+  if (static_cast<std::int64_t>(p.tokenizer->vocab_size()) > p.config.vocab_size) {
+    throw InputError(fmt::format("{}: {} tokens, but config.json's vocab_size is {}",
+                                 (d / "vocab.txt").string(), p.tokenizer->vocab_size(),
+                                 p.config.vocab_size));
+  }
+  p.model = Seq2SeqModel(p.config);
+  if (weights) {
+    const fs::path file = d / "model.safetensors";
+    if (!fs::is_regular_file(file, ec)) {
+      std::string hint;
+      if (fs::exists(d / "pytorch_model.bin", ec)) {
+        hint =
+            "; it has pytorch_model.bin, which weakdistill does not read: convert it once with "
+            "save_pretrained(safe_serialization=True)";
+      }
+      throw InputError(dir + ": no model.safetensors" + hint);
+    }
+    p.report = load_seq2seq_weights(*p.model, SafetensorsFile(file.string()));
+  }
+  return p;
+}
+
+void copy_seq2seq_files(const std::string& from_dir, const std::string& to_dir) {
+  const auto opts = fs::copy_options::overwrite_existing;
+  std::error_code ec;
+  for (const char* name :
+       {"config.json", "vocab.txt", "tokenizer_config.json", "generation_config.json"}) {
+    const fs::path from = fs::path(from_dir) / name;
+    if (fs::is_regular_file(from, ec)) fs::copy_file(from, fs::path(to_dir) / name, opts);
+  }
+}
+
+}  // namespace weakdistill::student_internal
