@@ -14,6 +14,7 @@
 
 #include "support/bert_model.h"
 #include "support/run.h"
+#include "support/seq2seq_model.h"
 #include "support/serve_process.h"
 #include "support/synthetic.h"
 #include "support/temp_dir.h"
@@ -119,6 +120,14 @@ TEST_P(ServeKinds, PredictionsEqualWeakdistillPredict) {
                             "--prefix bert.");
     sets += " --set path=" + shell_quote(dir.file("bert"));
   }
+  if (std::string(k.kind) == "seq2seq") {
+    std::vector<std::string> texts;
+    std::istringstream lines(data);
+    for (std::string line; std::getline(lines, line);)
+      texts.push_back(nlohmann::json::parse(line).at("text"));
+    testing::make_seq2seq_model(dir.file("bart"), "--arch bart --vocab-size 60 --std 0.05", texts);
+    sets += " --set path=" + shell_quote(dir.file("bart"));
+  }
   const auto t =
       run_cli(std::string("train --task ") + k.task + " --student " + k.kind + " --train " +
               shell_quote(train) + " --out " + shell_quote(dir.file("model")) + " " + sets);
@@ -195,7 +204,9 @@ INSTANTIATE_TEST_SUITE_P(
         Kind{"lead", "summarization", sum_data, ""},
         Kind{"pointer-generator", "summarization", sum_data,
              "--set epochs=1 --set threads=1 --set hidden=16 --set embedding_dim=16 "
-             "--set beam=2 --set max_length=8"}),
+             "--set beam=2 --set max_length=8"},
+        Kind{"seq2seq", "summarization", sum_data,
+             "--set epochs=3 --set threads=1 --set lr=0.003 --set beam=2 --set max_length=8"}),
     [](const auto& info) {
       std::string name = info.param.kind;
       name.erase(std::remove(name.begin(), name.end(), '-'), name.end());

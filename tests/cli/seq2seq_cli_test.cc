@@ -1,0 +1,145 @@
+// The seq2seq summarizer as a user runs it: `train` from a pretrained BART folder, `predict`,
+// `eval`; `train --set fine_tune=false` keeping a checkpoint as it is; and a whole
+// `run` of the loop with the pool teacher, and `compare` on it. The folders are tiny random BART /
+// Pegasus models written by tests/reference/seq2seq_reference.py with the data's characters as
+// vocabulary.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "support/run.h"
+#include "support/seq2seq_model.h"
+#include "support/temp_dir.h"
+
+namespace weakdistill {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::run_cli;
+using testing::shell_quote;
+using testing::TempDir;
+
+// Articles of the form "<topic>。<source>报道，<topic>，市民关注。" whose summary is the topic;
+// 120 different texts.
+std::vector<std::pair<std::string, std::string>> pairs(int first, int n) {
+  const std::vector<std::string> places = {"北京", "上海", "广州", "深圳", "杭州", "南京"};
+  const std::vector<std::string> events = {"下雨", "股市上涨", "举办展会", "发布新规", "天气晴朗"};
+  const std::vector<std::string> sources = {"记者", "本报", "新华社", "央视"};
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int i = first; i < first + n; ++i) {
+    const std::string topic = places[i % 6] + events[(i / 6) % 5];
+    out.emplace_back(topic + "。" + sources[(i / 30) % 4] + "报道，" + topic + "，市民关注。",
+                     topic);
+  }
+  return out;
+}
+
+std::string jsonl(const std::vector<std::pair<std::string, std::string>>& p) {
+  std::string out;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    out += nlohmann::json(
+               {{"id", "p" + std::to_string(i)}, {"text", p[i].first}, {"summary", p[i].second}})
+               .dump() +
+           "\n";
+  }
+  return out;
+}
+
+class Seq2SeqCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto all = pairs(0, 120);
+    dir_.write("train.jsonl", jsonl(pairs(0, 30)));
+    dir_.write("dev.jsonl", jsonl(pairs(30, 8)));
+    dir_.write("test.jsonl", jsonl(pairs(40, 10)));
+    dir_.write("pool.jsonl", jsonl(pairs(60, 60)));
+    std::vector<std::string> texts;
+    for (const auto& [text, summary] : all) texts.push_back(text);
+    model_ = dir_.file("bart");
+    testing::make_seq2seq_model(model_, "--arch bart --vocab-size 60 --std 0.05 --d-model 32",
+                                texts);
+  }
+  double rouge_l(const std::string& pred) {
+    const auto e =
+        run_cli("eval --task summarization --gold " + shell_quote(dir_.file("test.jsonl")) +
+                " --pred " + shell_quote(pred) + " --json");
+    EXPECT_EQ(e.code, 0) << e.err;
+    return nlohmann::json::parse(e.out).at("rougeL").at("f1").get<double>();
+  }
+  TempDir dir_;
+  std::string model_;
+};
+
+TEST_F(Seq2SeqCli, TrainPredictEvalAndAKeptCheckpoint) {
+  const auto t = run_cli("train --task summarization --student seq2seq --train " +
+                         shell_quote(dir_.file("train.jsonl")) + " --dev " +
+                         shell_quote(dir_.file("dev.jsonl")) + " --out " +
+                         shell_quote(dir_.file("model")) + " --set path=" + shell_quote(model_) +
+                         " --set epochs=30 --set lr=0.003 --set batch_size=8 --set beam=2"
+                         " --set max_length=8 --set threads=1");
+  ASSERT_EQ(t.code, 0) << t.err;
+  for (const char* f : {"model.json", "weights.pt", "config.json", "vocab.txt"}) {
+    EXPECT_TRUE(fs::exists(dir_.file("model/") + f)) << f;
+  }
+  const auto p = run_cli("predict --model " + shell_quote(dir_.file("model")) + " --input " +
+                         shell_quote(dir_.file("test.jsonl")) + " --output " +
+                         shell_quote(dir_.file("pred.jsonl")));
+  ASSERT_EQ(p.code, 0) << p.err;
+  const double learned = rouge_l(dir_.file("pred.jsonl"));
+
+  // fine_tune=false: the pretrained checkpoint as a student, no data read but what `train` needs.
+  const auto k = run_cli("train --task summarization --student seq2seq --train " +
+                         shell_quote(dir_.file("train.jsonl")) + " --out " +
+                         shell_quote(dir_.file("kept")) + " --set path=" + shell_quote(model_) +
+                         " --set fine_tune=false --set beam=1 --set max_length=8");
+  ASSERT_EQ(k.code, 0) << k.err;
+  const auto kp = run_cli("predict --model " + shell_quote(dir_.file("kept")) + " --input " +
+                          shell_quote(dir_.file("test.jsonl")) + " --output " +
+                          shell_quote(dir_.file("kept.jsonl")));
+  ASSERT_EQ(kp.code, 0) << kp.err;
+  const double untrained = rouge_l(dir_.file("kept.jsonl"));
+  EXPECT_GT(learned, 0.8) << "untrained: " << untrained;
+  EXPECT_LT(untrained, 0.5);
+}
+
+TEST_F(Seq2SeqCli, TheLoopRunsWithASeq2seqStudent) {
+  const auto c = dir_.write(
+      "run.yaml",
+      "task: summarization\ndata: {train: '" + dir_.file("train.jsonl") + "', dev: '" +
+          dir_.file("dev.jsonl") + "', test: '" + dir_.file("test.jsonl") + "', pool: '" +
+          dir_.file("pool.jsonl") + "'}\n" + "student: {kind: seq2seq, path: '" + model_ +
+          "', epochs: 4, lr: 0.003, batch_size: 8, beam: 2, max_length: 8, "
+          "threads: 1}\n" +
+          "teacher: {kind: pool}\nembedder: {kind: hashing}\n" +
+          "distill: {per_round: 8, oversample: 2, max_rounds: 2, patience: 5, seed: 1}\n");
+  const auto r = run_cli("run " + shell_quote(c) + " --run-dir " + shell_quote(dir_.file("run")));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto metrics = nlohmann::json::parse(testing::read_file(dir_.file("run/metrics.json")));
+  EXPECT_EQ(metrics.at("rounds").size(), 3u) << metrics.dump(1);
+  EXPECT_TRUE(fs::exists(dir_.file("run/best/weights.pt")));
+  EXPECT_TRUE(fs::exists(dir_.file("run/best/config.json")));
+  // `compare`: the distilled student against one trained on as many human-labeled pairs.
+  const auto cmp = run_cli("compare " + shell_quote(c) + " --size 38 --seeds 1 --out " +
+                           shell_quote(dir_.file("compare")));
+  ASSERT_EQ(cmp.code, 0) << cmp.err;
+  EXPECT_TRUE(fs::exists(dir_.file("compare/compare.json")));
+}
+
+TEST_F(Seq2SeqCli, AFolderThatIsNotBartOrPegasusIsExitTwoNamingTheKey) {
+  dir_.write("t5/config.json", R"({"model_type": "t5", "d_model": 32})");
+  dir_.write("t5/vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n");
+  const auto t =
+      run_cli("train --task summarization --student seq2seq --train " +
+              shell_quote(dir_.file("train.jsonl")) + " --out " + shell_quote(dir_.file("model")) +
+              " --set path=" + shell_quote(dir_.file("t5")));
+  EXPECT_EQ(t.code, 2);
+  EXPECT_THAT(t.err, HasSubstr("student.path: " + dir_.file("t5/config.json") +
+                               ": model_type: \"t5\" is not supported"));
+  EXPECT_FALSE(fs::exists(dir_.file("model")));
+}
+
+}  // namespace
+}  // namespace weakdistill
