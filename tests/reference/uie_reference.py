@@ -16,6 +16,7 @@ Usage:
   uie_reference.py forward MODEL_DIR --ids IDS.json --out OUT_DIR
   uie_reference.py decode IN.json OUT.json
   uie_reference.py extract MODEL_DIR --input TEXTS.json --out OUT.json [--threshold 0.5]
+      [--max-length N] [--window-overlap 64]
   uie_reference.py selftest
 
 make
@@ -49,14 +50,18 @@ decode
   kept unless it shares a code point with one kept before; empty ones dropped; sorted by begin.
 
 extract
-  TEXTS.json: {"texts": [...], "types": [...], "prompts": {type: prompt}}. Zero-shot UIE on
-  texts short enough for one window, with a character tokenizer (each character of a CJK text is
-  one WordPiece token; every character must be in vocab.txt): for each type, [CLS] prompt [SEP]
-  text [SEP] with token types 0 / 1, float64 forward, decode over the text's tokens, spans to
-  character offsets, then the overlap rule above across types. OUT.json: {"entities":
+  TEXTS.json: {"texts": [...], "types": [...], "prompts": {type: prompt}}. Zero-shot UIE with a
+  character tokenizer (each character of a CJK text is one WordPiece token; every character must
+  be in vocab.txt). A text is read in the prediction windows of token_windows.h's contract
+  (width W = min(--max-length, max_position_embeddings) - longest prompt - 3, overlap
+  min(--window-overlap, W // 2)); for each window and type, [CLS] prompt [SEP] window [SEP] with
+  token types 0 / 1, float64 forward, decode over the window's tokens, keep a span whose start
+  token the window owns, spans to character offsets, then the overlap rule above across types
+  and windows. OUT.json: {"windows": [count per text], "entities":
   [[{"start", "end", "type", "text", "prob"}...] per text], "min_gap": smallest |p - t| of any
-  text position (how far the decision is from a threshold tie), "log_prob": [per text: the sum
-  over types and text tokens of log p (p > t) or log(1 - p), start and end]}.
+  text position of any window (how far a decision is from a threshold tie), "log_prob": [per
+  text: the sum over types and owned text tokens of log p (p > t) or log(1 - p), start and
+  end]}.
 
 selftest
   The direct decoding rule against a two-pointer merge over the sorted start and end lists on
@@ -266,7 +271,27 @@ def run_decode(in_json, out_json):
 # ---------------------------------------------------------------------------------------------
 # extract
 
-def run_extract(model_dir, texts_json, out_json, threshold):
+def windows(n, width, overlap):
+    """Prediction windows as token_windows.h's contract states them: stride s = width - overlap;
+    window k reads [k s, min(k s + width, n)) for k = 0, 1, ... until one reaches n; it owns
+    [k s + overlap // 2, (k + 1) s + overlap // 2), the first from 0 and the last to n.
+    Returns [(begin, end, own_begin, own_end)]."""
+    out = []
+    s = width - overlap
+    k = 0
+    while n > 0:
+        begin, end = k * s, min(k * s + width, n)
+        out.append([begin, end, k * s + overlap // 2, (k + 1) * s + overlap // 2])
+        if end == n:
+            break
+        k += 1
+    if out:
+        out[0][2] = 0
+        out[-1][3] = n
+    return [tuple(w) for w in out]
+
+
+def run_extract(model_dir, texts_json, out_json, threshold, max_length=None, overlap=64):
     config, w, pointers = load(model_dir)
     with open(os.path.join(model_dir, "vocab.txt"), encoding="utf-8") as f:
         vocab = {t: i for i, t in enumerate(f.read().split("\n"))}
@@ -278,33 +303,43 @@ def run_extract(model_dir, texts_json, out_json, threshold):
         for ch in s:
             if ch not in vocab:
                 raise ValueError("character %r is not in vocab.txt" % ch)
-        return [vocab[ch] for ch in s], list(range(len(s)))
+        return [vocab[ch] for ch in s]
 
     cls, sep = vocab["[CLS]"], vocab["[SEP]"]
-    result = {"entities": [], "min_gap": 1.0, "log_prob": []}
+    prompts = [ids_of(job["prompts"][t]) for t in job["types"]]
+    limit = min(max_length or config["max_position_embeddings"],
+                config["max_position_embeddings"])
+    width = limit - max(len(p) for p in prompts) - 3
+    overlap = min(overlap, width // 2)
+    result = {"entities": [], "min_gap": 1.0, "log_prob": [], "windows": []}
     for text in job["texts"]:
-        text_ids, offsets = ids_of(text)
-        # offsets: the i-th token is the i-th non-space character; map back to the text's index.
+        text_ids = ids_of(text)
+        # The i-th token is the i-th non-space character; its index in the text:
         chars = [i for i, ch in enumerate(text) if not ch.isspace()]
         candidates = []
         log_prob = 0.0
-        for k, typ in enumerate(job["types"]):
-            prompt_ids, _ = ids_of(job["prompts"][typ])
-            ids = [cls] + prompt_ids + [sep] + text_ids + [sep]
-            tt = [0] * (len(prompt_ids) + 2) + [1] * (len(text_ids) + 1)
-            if len(ids) > config["max_position_embeddings"]:
-                raise ValueError("text too long for one window")
-            with torch.no_grad():
-                ps, pe = uie_probs(config, w, pointers, torch.tensor([ids]),
-                                   torch.ones(1, len(ids), dtype=torch.int64), torch.tensor([tt]))
-            first = len(prompt_ids) + 2
-            ps = ps[0, first:first + len(text_ids)].tolist()
-            pe = pe[0, first:first + len(text_ids)].tolist()
-            for p in ps + pe:
-                result["min_gap"] = min(result["min_gap"], abs(p - threshold))
-                log_prob += math.log(p) if p > threshold else math.log(1 - p)
-            for s, e, prob in spans(ps, pe, threshold):
-                candidates.append((chars[s], chars[e] + 1, k, prob))
+        wins = windows(len(text_ids), width, overlap)
+        result["windows"].append(len(wins))
+        for begin, end, own_begin, own_end in wins:
+            for k, prompt_ids in enumerate(prompts):
+                ids = [cls] + prompt_ids + [sep] + text_ids[begin:end] + [sep]
+                tt = [0] * (len(prompt_ids) + 2) + [1] * (end - begin + 1)
+                with torch.no_grad():
+                    ps, pe = uie_probs(config, w, pointers, torch.tensor([ids]),
+                                       torch.ones(1, len(ids), dtype=torch.int64),
+                                       torch.tensor([tt]))
+                first = len(prompt_ids) + 2
+                ps = ps[0, first:first + end - begin].tolist()
+                pe = pe[0, first:first + end - begin].tolist()
+                for j, (a, b) in enumerate(zip(ps, pe)):
+                    result["min_gap"] = min(result["min_gap"], abs(a - threshold),
+                                            abs(b - threshold))
+                    if own_begin <= begin + j < own_end:
+                        for p in (a, b):
+                            log_prob += math.log(p) if p > threshold else math.log(1 - p)
+                for s, e, prob in spans(ps, pe, threshold):
+                    if own_begin <= begin + s < own_end:
+                        candidates.append((chars[begin + s], chars[begin + e] + 1, k, prob))
         ents = []
         for b, e, k, prob in resolve(candidates):
             ents.append({"start": b, "end": e, "type": job["types"][k], "text": text[b:e],
@@ -418,6 +453,8 @@ def main(argv=None):
     x.add_argument("--input", required=True)
     x.add_argument("--out", required=True)
     x.add_argument("--threshold", type=float, default=0.5)
+    x.add_argument("--max-length", type=int, default=None)
+    x.add_argument("--window-overlap", type=int, default=64)
     sub.add_parser("selftest")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -430,7 +467,7 @@ def main(argv=None):
     elif a.cmd == "decode":
         run_decode(a.in_json, a.out_json)
     elif a.cmd == "extract":
-        run_extract(a.model_dir, a.input, a.out, a.threshold)
+        run_extract(a.model_dir, a.input, a.out, a.threshold, a.max_length, a.window_overlap)
     else:
         return selftest()
     return 0
