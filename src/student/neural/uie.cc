@@ -173,6 +173,7 @@ class UieStudent : public Student {
     tokenizer_ = ckpt.bert.tokenizer;
     set_types(std::vector<std::string>(types.begin(), types.end()), nullptr);
     UieModel net = ckpt.model;
+    width(*net);  // a max_length too short for the prompts fails here, not at the first predict
     dropout_ = torch::nn::Dropout(o_.tune.dropout);
     if (!o_.fine_tune) {
       net->eval();
