@@ -27,8 +27,8 @@ import subprocess
 import sys
 
 TASKS = ["cls", "ner", "sum"]
-ARMS = ["one_shot", "uniform", "weak_in", "weak_cv", "weak_cv_label", "weak_in_label",
-        "weak_cv_soft", "paper", "random_pool"]
+ARMS = ["one_shot", "uniform", "weak_in", "weak_cv", "weak_cv_full", "weak_cv_label",
+        "weak_in_label", "weak_cv_soft", "paper", "random_pool"]
 TASK_INFO = {
     "cls": {"config": "examples/cls-offline.yaml", "metric": ("accuracy",),
             "name": "test accuracy", "student": "fastText, 20 titles a label"},
@@ -42,6 +42,7 @@ ARM_DESC = {
     "uniform": "iterative, uniform seeds",
     "weak_in": "weakness, in-sample h",
     "weak_cv": "weakness, cross-validated h",
+    "weak_cv_full": "weakness, cross-validated h, fold students trained as the round's student",
     "weak_cv_label": "weakness cv, per-label allocation",
     "weak_in_label": "weakness in-sample, per-label allocation",
     "weak_cv_soft": "weakness cv, soft h (probability of the gold label)",
@@ -169,6 +170,7 @@ def read_run(out, task, arm, seed, problems):
         "cv_seconds": round(sum(cv), 3) if cv else "",
         "test_round0": test0,
         "_common": tuple(kv for kv in args.get("common", []) if kv.split("=", 1)[0] not in SEED_KEYS),
+        "_arm": tuple(args.get("arm", [])),
         "_config": args.get("config", ""),
         "_R": R,
     }
@@ -188,6 +190,14 @@ def find_runs(out):
             if arm in ARMS and seed.isdigit():
                 found.append((task, arm, int(seed)))
     return sorted(found, key=lambda x: (TASKS.index(x[0]), ARMS.index(x[1]), x[2]))
+
+
+def task_cv_keys(runs):
+    """The distill.cv_student.* keys the runs of an arm were made with."""
+    keys = set()
+    for r in runs.values():
+        keys |= {kv for kv in r["_arm"] if kv.startswith("distill.cv_student.")}
+    return " ".join(sorted(keys)) or "none"
 
 
 def paired(by_seed, arm, ref):
@@ -369,6 +379,21 @@ def main():
                      f"max {max(tw):.1f} s, {sum(tw):.0f} s over {len(tw)} runs"
                      + (f"; cross-validated weakness: mean {statistics.mean(cv_rounds):.1f} s a round "
                         f"(max {max(cv_rounds):.1f} s)" if cv_rounds else "") + ".\n")
+        # What the cheap fold students of the cv arms cost: weak_cv against weak_cv_full.
+        if "weak_cv" in by_seed and "weak_cv_full" in by_seed:
+            pf = paired(by_seed, "weak_cv", "weak_cv_full")
+            cv_a = [r["cv_seconds"] / r["rounds"] for r in by_seed["weak_cv"].values()
+                    if r["cv_seconds"] != "" and r["rounds"] > 0]
+            cv_b = [r["cv_seconds"] / r["rounds"] for r in by_seed["weak_cv_full"].values()
+                    if r["cv_seconds"] != "" and r["rounds"] > 0]
+            if pf["n"] and cv_a and cv_b:
+                L.append(f"Fold students: `weak_cv` (cheap fold students: "
+                         f"`{task_cv_keys(by_seed['weak_cv'])}`) − `weak_cv_full` (fold students "
+                         f"trained as the round's student) = {pf['mean']:+.2f} ± {pf['sd']:.2f} "
+                         f"points ({pf['better']}/{pf['n']} seeds better); cross-validation took "
+                         f"{statistics.mean(cv_a):.1f} s a round against {statistics.mean(cv_b):.1f} s "
+                         f"({statistics.mean(cv_b) / statistics.mean(cv_a):.1f}× as long with full "
+                         f"fold students).\n")
         same = []
         for i, x in enumerate(arms):
             for y in arms[i + 1:]:

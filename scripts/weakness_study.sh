@@ -18,12 +18,15 @@
 #              distill.per_round=200 student.epochs=5, cv arms: distill.cv_student.epochs=3;
 #              test ROUGE-L F1
 #   -s  seeds for every task given, "1 2" or 1,2 (default: cls "1 2 3 4 5", ner and sum "1 2 3")
-#   -a  arms (default: all that apply to the task):
+#   -a  arms (default: all that apply to the task; every arm also pins distill.seeds and
+#       distill.allocation, global unless said, so that per-task defaults do not change it):
 #         one_shot       distill.schedule=one_shot distill.seeds=uniform distill.seed_from=train
 #                        (every request in round 1 from uniform seeds, one training)
 #         uniform        distill.seeds=uniform distill.seed_from=train
 #         weak_in        distill.weakness=in_sample distill.seed_from=train
-#         weak_cv        distill.weakness=cv distill.seed_from=train
+#         weak_cv        distill.weakness=cv distill.seed_from=train, fold students as -t says
+#         weak_cv_full   distill.weakness=cv distill.seed_from=train, fold students trained as
+#                        the round's student (ner and sum: what the cheap ones cost in quality)
 #         weak_cv_label  distill.weakness=cv distill.allocation=per_label distill.seed_from=train
 #                        (cls and ner: sum has no labels to allocate over)
 #         weak_in_label  distill.weakness=in_sample distill.allocation=per_label distill.seed_from=train
@@ -69,7 +72,7 @@ ARMS=""
 ROUNDS=""
 JOBS=1
 CLEAN=0
-ALL_ARMS="one_shot uniform weak_in weak_cv weak_cv_label weak_in_label weak_cv_soft paper random_pool"
+ALL_ARMS="one_shot uniform weak_in weak_cv weak_cv_full weak_cv_label weak_in_label weak_cv_soft paper random_pool"
 while getopts "b:o:t:s:a:r:j:ch" opt; do
   case $opt in
     b) BUILD=$OPTARG ;;
@@ -138,19 +141,29 @@ task_cv_sets() {
 }
 arm_applies() {  # arm task
   # soft h needs label probabilities; per-label allocation needs labels (sum has none).
-  case $1 in weak_cv_soft) [ "$2" = cls ] ;; *_label) [ "$2" != sum ] ;; *) return 0 ;; esac
+  # weak_cv_full differs from weak_cv only where the cv arms train cheaper fold students.
+  case $1 in
+    weak_cv_soft) [ "$2" = cls ] ;;
+    *_label) [ "$2" != sum ] ;;
+    weak_cv_full) [ -n "$(task_cv_sets "$2")" ] ;;
+    *) return 0 ;;
+  esac
 }
 arm_sets() {  # arm task
+  # Every arm names its seeds and allocation, so that a change of default (docs/CONFIG.md:
+  # per-task defaults under protocol clean) does not change what an arm measures.
+  local w="distill.seeds=weakness distill.allocation=global distill.seed_from=train"
   case $1 in
-    one_shot) echo "distill.schedule=one_shot distill.seeds=uniform distill.seed_from=train" ;;
-    uniform) echo "distill.seeds=uniform distill.seed_from=train" ;;
-    weak_in) echo "distill.weakness=in_sample distill.seed_from=train" ;;
-    weak_cv) echo "distill.weakness=cv distill.seed_from=train $(task_cv_sets "$2")" ;;
-    weak_cv_label) echo "distill.weakness=cv distill.allocation=per_label distill.seed_from=train $(task_cv_sets "$2")" ;;
-    weak_in_label) echo "distill.weakness=in_sample distill.allocation=per_label distill.seed_from=train" ;;
-    weak_cv_soft) echo "distill.weakness=cv distill.soft_h=on distill.seed_from=train $(task_cv_sets "$2")" ;;
-    paper) echo "distill.weakness=in_sample distill.seed_from=train_dev" ;;
-    random_pool) echo "teacher.draw=random distill.seeds=uniform distill.seed_from=train" ;;
+    one_shot) echo "distill.schedule=one_shot distill.seeds=uniform distill.allocation=global distill.seed_from=train" ;;
+    uniform) echo "distill.seeds=uniform distill.allocation=global distill.seed_from=train" ;;
+    weak_in) echo "distill.weakness=in_sample $w" ;;
+    weak_cv) echo "distill.weakness=cv $w $(task_cv_sets "$2")" ;;
+    weak_cv_full) echo "distill.weakness=cv $w" ;;
+    weak_cv_label) echo "distill.weakness=cv distill.seeds=weakness distill.allocation=per_label distill.seed_from=train $(task_cv_sets "$2")" ;;
+    weak_in_label) echo "distill.weakness=in_sample distill.seeds=weakness distill.allocation=per_label distill.seed_from=train" ;;
+    weak_cv_soft) echo "distill.weakness=cv distill.soft_h=on $w $(task_cv_sets "$2")" ;;
+    paper) echo "distill.weakness=in_sample distill.seeds=weakness distill.allocation=global distill.seed_from=train_dev" ;;
+    random_pool) echo "teacher.draw=random distill.seeds=uniform distill.allocation=global distill.seed_from=train" ;;
     *) echo "unknown arm: $1 (known: $ALL_ARMS)" >&2; return 1 ;;
   esac
 }
