@@ -101,6 +101,9 @@ Seq2SeqConfig read_seq2seq_config(const std::string& path) {
   flag = false;
   r.get("add_bias_logits", flag);
   if (flag) r.fail("add_bias_logits", "true is not supported");
+  flag = true;
+  r.get("normalize_embedding", flag);
+  if (!flag && c.bart()) r.fail("normalize_embedding", "false is not supported");
   flag = false;
   r.get("add_final_layer_norm", flag);
   if (flag && !c.normalize_before) {
