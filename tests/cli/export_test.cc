@@ -214,6 +214,171 @@ TEST_F(Export, BertNerIsABertForTokenClassificationWithItsCrfAndWindows) {
   EXPECT_EQ(again.code, 0) << again.err;
 }
 
+// The JSONL lines of a predictions file.
+std::vector<nlohmann::json> lines_of(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(testing::read_file(path));
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// The same labels / entities, and every score within 1e-5.
+void expect_same_predictions(const std::string& a, const std::string& b) {
+  const auto x = lines_of(a), y = lines_of(b);
+  ASSERT_EQ(x.size(), y.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    EXPECT_EQ(x[i].value("label", ""), y[i].value("label", "")) << i;
+    EXPECT_EQ(x[i].value("entities", nlohmann::json()), y[i].value("entities", nlohmann::json()))
+        << i;
+    ASSERT_EQ(x[i].at("scores").size(), y[i].at("scores").size()) << i;
+    for (const auto& [k, v] : x[i].at("scores").items()) {
+      EXPECT_NEAR(v.get<double>(), y[i].at("scores").at(k).get<double>(), 1e-5) << i << " " << k;
+    }
+  }
+}
+
+// `train --set fine_tune=false` saves an exported folder as a student unchanged: it predicts what
+// the student that was exported predicts (bert-ner: with its windows and CRF, max_length and
+// window_overlap read from the folder).
+TEST_F(Export, FineTuneFalseUsesAnExportedFolderAsItIs) {
+  for (const std::string task : {"classification", "ner"}) {
+    SCOPED_TRACE(task);
+    const bool ner = task == "ner";
+    const std::string data = ner ? ner_dataset(3, 0) : testing::dataset(0, 10);
+    const std::string test = ner ? ner_dataset(1, 2) : testing::dataset(500, 8);
+    dir_.write("train.jsonl", data);
+    const std::string input = dir_.write("test.jsonl", test);
+    const std::string model = pretrained(data + test, "--prefix bert.");
+    const std::string kind = ner ? "bert-ner" : "bert-cls";
+    const auto t = train(task, kind,
+                         "--set path=" + shell_quote(model) +
+                             " --set epochs=4 --set lr=0.002 --set batch_size=8 --set threads=1" +
+                             (ner ? " --set max_length=10" : ""));
+    ASSERT_EQ(t.code, 0) << t.err;
+    const std::string hf = dir_.file("hf-" + task);
+    auto r = run_cli("export " + shell_quote(dir_.file("model")) + " " + shell_quote(hf));
+    ASSERT_EQ(r.code, 0) << r.err;
+    const std::string as_is = dir_.file("as-is-" + task);
+    r = run_cli("train --task " + task + " --student " + kind + " --train " +
+                shell_quote(dir_.file("train.jsonl")) + " --out " + shell_quote(as_is) +
+                " --set fine_tune=false --set path=" + shell_quote(hf) + " --set threads=1");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_THAT(r.err, ::testing::Not(HasSubstr("epoch"))) << "fine_tune=false trained";
+    const auto saved = nlohmann::json::parse(testing::read_file(as_is + "/model.json"));
+    EXPECT_EQ(saved.at("options").at("fine_tune"), false);
+    if (ner) {
+      EXPECT_EQ(saved.at("options").at("max_length"), 10);
+      EXPECT_EQ(saved.at("options").at("window_overlap"), 2);
+    }
+    for (const auto& [m, out] : {std::pair{dir_.file("model"), dir_.file("a.jsonl")},
+                                 std::pair{as_is, dir_.file("b.jsonl")}}) {
+      r = run_cli("predict --model " + shell_quote(m) + " --input " + shell_quote(input) +
+                  " --output " + shell_quote(out));
+      ASSERT_EQ(r.code, 0) << r.err;
+    }
+    expect_same_predictions(dir_.file("a.jsonl"), dir_.file("b.jsonl"));
+    if (ner) {  // the comparison covers entities (for bert-cls: every probability)
+      std::size_t found = 0;
+      for (const auto& line : lines_of(dir_.file("a.jsonl"))) found += line.at("entities").size();
+      EXPECT_GE(found, 5u);
+    }
+
+    // Training data with a label the model does not have is refused, naming it.
+    dir_.write("other.jsonl", ner ? "{\"text\": \"张伟\", \"entities\": [{\"start\": 0, \"end\": "
+                                    "2, \"type\": \"ORG\"}]}\n"
+                                  : "{\"text\": \"甲乙\", \"label\": \"C\"}\n");
+    r = run_cli("train --task " + task + " --student " + kind + " --train " +
+                shell_quote(dir_.file("other.jsonl")) + " --out " + shell_quote(dir_.file("x")) +
+                " --set fine_tune=false --set path=" + shell_quote(hf));
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(ner ? "entity type(s) ORG" : "label(s) C"));
+
+    // A plain encoder folder has no head: exit 2 naming the folder and what it needs.
+    r = run_cli("train --task " + task + " --student " + kind + " --train " +
+                shell_quote(dir_.file("train.jsonl")) + " --out " + shell_quote(dir_.file("x")) +
+                " --set fine_tune=false --set path=" + shell_quote(model));
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("student.path: " + model +
+                                 ": fine_tune=false needs a folder "
+                                 "with a classification head, e.g. one written by `weakdistill "
+                                 "export`; config.json has no id2label"));
+    EXPECT_FALSE(fs::exists(dir_.file("x")));
+  }
+}
+
+// A token-classification checkpoint from elsewhere: "O" not at id 0, no CRF tensors. Its tags
+// are renumbered and decoded with zero CRF scores under BIO: the same entities as the export
+// with its tags in place and its CRF tensors set to zero.
+TEST_F(Export, FineTuneFalseReadsAForeignTaggerWithoutCrf) {
+  const std::string data = ner_dataset(3, 0);
+  dir_.write("train.jsonl", data);
+  const std::string input = dir_.write("test.jsonl", ner_dataset(1, 2));
+  const auto t = train("ner", "bert-ner",
+                       "--set path=" + shell_quote(pretrained(data, "--prefix bert.")) +
+                           " --set epochs=4 --set lr=0.002 --set batch_size=8 --set threads=1");
+  ASSERT_EQ(t.code, 0) << t.err;
+  const std::string hf = dir_.file("hf");
+  ASSERT_EQ(run_cli("export " + shell_quote(dir_.file("model")) + " " + shell_quote(hf)).code, 0);
+  auto config = nlohmann::json::parse(testing::read_file(hf + "/config.json"));
+  const std::size_t tags = config.at("id2label").size();
+  ASSERT_EQ(tags, 5u);  // O B-LOC I-LOC B-PER I-PER
+  std::vector<SafetensorsWriteTensor> tensors;
+  {
+    const SafetensorsFile file(hf + "/model.safetensors");
+    for (const auto& x : file.tensors()) {
+      tensors.push_back({x.name, x.shape, file.to_f32(x)});
+    }
+  }
+  // zero/: the CRF tensors set to 0. foreign/: no CRF tensors, and new id = (old id + 1) % 5.
+  for (const std::string name : {"zero", "foreign"}) {
+    const bool foreign = name == "foreign";
+    const std::string d = dir_.file(name);
+    fs::copy(hf, d);
+    std::vector<SafetensorsWriteTensor> out;
+    for (SafetensorsWriteTensor x : tensors) {
+      if (x.name.starts_with("crf.")) {
+        if (foreign) continue;
+        std::fill(x.values.begin(), x.values.end(), 0.0f);
+      } else if (foreign && x.name.starts_with("classifier.")) {
+        const std::size_t row = x.values.size() / tags;
+        std::vector<float> moved(x.values.size());
+        for (std::size_t old = 0; old < tags; ++old) {
+          std::copy_n(x.values.begin() + old * row, row, moved.begin() + ((old + 1) % tags) * row);
+        }
+        x.values = moved;
+      }
+      out.push_back(std::move(x));
+    }
+    write_safetensors(d + "/model.safetensors", out, {{"format", "pt"}});
+    if (foreign) {
+      nlohmann::json c = config;
+      c["id2label"] = nlohmann::json::object();
+      c["label2id"] = nlohmann::json::object();
+      c.erase("window_overlap");
+      for (std::size_t old = 0; old < tags; ++old) {
+        const std::string label = config["id2label"][std::to_string(old)];
+        c["id2label"][std::to_string((old + 1) % tags)] = label;
+        c["label2id"][label] = (old + 1) % tags;
+      }
+      std::ofstream(d + "/config.json") << c.dump(2);
+    }
+    auto r = run_cli("train --task ner --student bert-ner --train " +
+                     shell_quote(dir_.file("train.jsonl")) + " --out " +
+                     shell_quote(dir_.file("as-is-" + name)) +
+                     " --set fine_tune=false --set window_overlap=2 --set path=" + shell_quote(d));
+    ASSERT_EQ(r.code, 0) << r.err;
+    r = run_cli("predict --model " + shell_quote(dir_.file("as-is-" + name)) + " --input " +
+                shell_quote(input) + " --output " + shell_quote(dir_.file(name + ".jsonl")));
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  expect_same_predictions(dir_.file("zero.jsonl"), dir_.file("foreign.jsonl"));
+  // Renumbered with O first, as the student numbers its tags.
+  const auto renumbered =
+      nlohmann::json::parse(testing::read_file(dir_.file("as-is-foreign/tags.json")));
+  EXPECT_EQ(renumbered.at("tokens"),
+            nlohmann::json::array({"O", "I-PER", "B-LOC", "I-LOC", "B-PER"}));
+}
+
 // The fasttext command, given the lines README.md describes, gives the probabilities `predict`
 // gives (plus fastText's 1e-5), under the names labels.tsv maps its labels to.
 TEST_F(Export, FasttextIsTheBinTheFasttextCommandReads) {

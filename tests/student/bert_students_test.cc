@@ -335,6 +335,20 @@ TEST_F(BertStudents, OptionsAreCheckedWithTheKeyNamed) {
             std::string::npos);
   EXPECT_NE(message(Task::kClassification, "bert-cls", {{"path", "x"}, {"epoch", 3}}).find("epoch"),
             std::string::npos);
+  // fine_tune: a boolean, true unless set, saved with the options.
+  for (const auto& [task, kind] :
+       {std::pair{Task::kClassification, "bert-cls"}, std::pair{Task::kNer, "bert-ner"}}) {
+    EXPECT_EQ(make_student(task, kind, {{"path", "x"}})->options().at("fine_tune"), true);
+    EXPECT_EQ(
+        make_student(task, kind, {{"path", "x"}, {"fine_tune", false}})->options().at("fine_tune"),
+        false);
+    EXPECT_NE(message(task, kind, {{"path", "x"}, {"fine_tune", 3}}).find("student.fine_tune"),
+              std::string::npos);
+  }
+  EXPECT_NE(message(Task::kClassification, "bert-cls",
+                    {{"path", "x"}, {"fine_tune", false}, {"pooling", "cls"}})
+                .find("student.pooling: must be pooler with fine_tune=false"),
+            std::string::npos);
   // The folder is read when training starts; its errors name the option.
   auto student = make_student(Task::kClassification, "bert-cls", {{"path", tmp_.file("missing")}});
   Sample a, b;

@@ -5,6 +5,10 @@
 //   mean) y = W dropout(h) + b   [C] label scores; softmax: label probabilities
 // trained on cross-entropy with AdamW, linear warm-up and decay (bert_finetune.h).
 //
+// With fine_tune: false, `path` is a sequence-classification folder (a transformers
+// *ForSequenceClassification, or a bert-cls export) used as it is: train() reads its
+// encoder, pooler and classifier and its labels (config.json's id2label), and trains nothing.
+//
 // Model folder: weights.pt (encoder and head), labels.json, and the pretrained
 // folder's config.json, vocab.txt (and tokenizer_config.json), so that it loads
 // without the pretrained folder.
@@ -18,6 +22,7 @@
 #include "bert.h"
 #include "bert_export.h"
 #include "bert_finetune.h"
+#include "bert_head.h"
 #include "kinds_internal.h"
 #include "neural_kinds.h"
 #include "torch_util.h"
@@ -49,7 +54,8 @@ Texts are cut to {1} tokens, [CLS] and [SEP] included (`model_max_length`), as w
 them; pass `truncation=True`. Weights are float32 (`model.safetensors`).
 
 The folder is also a pretrained starting point for weakdistill (`student.path`): the encoder is
-read and the classifier is left aside.
+read and the classifier is left aside. With `--set fine_tune=false` weakdistill uses it as it is
+(encoder, pooler, classifier and labels), training nothing.
 )";
 
 class BertClassifierImpl : public torch::nn::Module {
@@ -98,12 +104,19 @@ class BertClsStudent : public Student {
     common_ = student_internal::read_common(r);
     student_internal::read_bert_finetune_options(r, options_);
     r.get("pooling", pooling_);
+    r.get("fine_tune", fine_tune_);
     r.finish();
+    max_length_given_ = options.contains("max_length");
     if (options_.path.empty())
       r.fail("path",
              "required: a Hugging Face BERT folder (config.json, vocab.txt, model.safetensors)");
     if (pooling_ != "pooler" && pooling_ != "cls" && pooling_ != "mean") {
       r.fail("pooling", "must be pooler, cls or mean, not \"" + pooling_ + "\"");
+    }
+    if (!fine_tune_ && pooling_ != "pooler") {
+      r.fail("pooling",
+             "must be pooler with fine_tune=false: the checkpoint's classifier reads the "
+             "pooler's output, as in transformers' BertForSequenceClassification");
     }
   }
 
@@ -115,6 +128,7 @@ class BertClsStudent : public Student {
   nlohmann::json options() const override {
     nlohmann::json j = student_internal::bert_finetune_json(options_);
     j["pooling"] = pooling_;
+    j["fine_tune"] = fine_tune_;
     j["seed"] = common_.seed;
     j["threads"] = common_.threads;
     return j;
@@ -122,6 +136,7 @@ class BertClsStudent : public Student {
 
   void train(const std::vector<Sample>& train, const std::vector<Sample>& dev) override {
     net_ = nullptr;
+    if (!fine_tune_) return use_as_is(train);
     const std::set<std::string> names = student_internal::training_labels(train, "bert-cls");
     student_internal::configure_torch(common_);
     student_internal::PretrainedBert bert =
@@ -238,6 +253,60 @@ class BertClsStudent : public Student {
   }
 
  private:
+  // fine_tune=false: the folder's encoder, pooler and classifier, with id2label's labels in id
+  // order. `train` is only checked: a label the model does not have is an InputError.
+  void use_as_is(const std::vector<Sample>& train) {
+    student_internal::configure_torch(common_);
+    student_internal::PretrainedBert bert =
+        student_internal::load_pretrained_bert_option("student.path", options_.path);
+    const std::string where = "student.path: " + options_.path;
+    student_internal::HfHead head;
+    try {
+      head = student_internal::read_hf_head(options_.path, bert.config.hidden_size);
+    } catch (const InputError& e) {
+      throw InputError(std::string("student.path: ") + e.what());
+    }
+    if (head.architecture.ends_with("ForTokenClassification")) {
+      throw InputError(student_internal::hf_head_error(
+          where, "this one is a " + head.architecture + " (a tagger: use bert-ner)"));
+    }
+    if (!bert.report.pooler_loaded) {
+      throw InputError(student_internal::hf_head_error(
+          where, "its model.safetensors has no pooler, whose output the classifier reads"));
+    }
+    if (head.labels.size() < 2) {
+      throw InputError(
+          student_internal::hf_head_error(where, "id2label has fewer than two labels"));
+    }
+    labels_ = Vocabulary();
+    for (const std::string& l : head.labels) labels_.add(l);
+    std::set<std::string> unknown;
+    for (const Sample& s : train) {
+      if (!s.label.empty() && labels_.id(s.label) < 0) unknown.insert(s.label);
+    }
+    if (!unknown.empty()) {
+      throw InputError(fmt::format(
+          "bert-cls: fine_tune=false: the training data has label(s) {} that {} cannot predict "
+          "(its labels: {}); rename them to the model's, or leave those samples out",
+          fmt::join(unknown, ", "), options_.path, fmt::join(head.labels, ", ")));
+    }
+    if (!max_length_given_ && head.model_max_length > 0) {
+      options_.max_length = static_cast<int>(head.model_max_length);
+    }
+    BertClassifier net(bert.encoder, static_cast<std::int64_t>(labels_.size()), options_.dropout,
+                       pooling_);
+    {
+      torch::NoGradGuard no_grad;
+      net->out()->weight.copy_(head.weight);
+      net->out()->bias.copy_(head.bias);
+    }
+    net->eval();
+    folder_ = bert.folder;
+    tokenizer_ = bert.tokenizer;
+    config_ = bert.config;
+    net_ = net;
+  }
+
   std::size_t max_length(const student_internal::BertConfig& c) const {
     return static_cast<std::size_t>(
         std::min<std::int64_t>(options_.max_length, c.max_position_embeddings));
@@ -268,7 +337,7 @@ class BertClsStudent : public Student {
       for (std::size_t k = start; k < end; ++k) {
         const auto row = static_cast<std::int64_t>(k - start);
         Prediction& pred = out[order[k]];
-        std::int64_t best = 0;  // ties: the first label in name order
+        std::int64_t best = 0;  // ties: the first label in the model's order
         for (std::int64_t j = 0; j < p.size(1); ++j) {
           pred.label_probs[labels_.token(j)] = p[row][j];
           if (p[row][j] > p[row][best]) best = j;
@@ -282,11 +351,16 @@ class BertClsStudent : public Student {
 
   BertFineTuneOptions options_;
   std::string pooling_ = "pooler";  // pooler (BertForSequenceClassification), cls or mean
+  // false: `path` is a fine-tuned sequence classifier, used as it is (no training).
+  bool fine_tune_ = true;
+  // Whether the options set max_length; with fine_tune=false, unset means the folder's
+  // tokenizer_config.json model_max_length (when it has a usable one).
+  bool max_length_given_ = false;
   CommonOptions common_;
   student_internal::BertFolder folder_;
   student_internal::BertConfig config_;
   std::shared_ptr<BertTokenizer> tokenizer_;
-  Vocabulary labels_;  // in name order
+  Vocabulary labels_;  // in name order; with fine_tune=false, in the folder's id2label order
   BertClassifier net_{nullptr};
 };
 

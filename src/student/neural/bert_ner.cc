@@ -24,6 +24,12 @@
 // for a longer one a confidence, not a probability of the stitched tags (the
 // windows overlap and are decoded apart).
 //
+// With fine_tune: false, `path` is a token-classification folder (a transformers
+// *ForTokenClassification, or a bert-ner export) used as it is: train() reads its encoder,
+// classifier and BIO tags (config.json's id2label), the CRF's scores from crf.transitions,
+// crf.start_transitions and crf.end_transitions when the file has them, else zero scores (the
+// best BIO-valid path of the classifier's scores), and trains nothing.
+//
 // Model folder: weights.pt (encoder, head, CRF), tags.json, and the pretrained
 // folder's config.json, vocab.txt (and tokenizer_config.json).
 #include <fmt/format.h>
@@ -36,6 +42,7 @@
 #include "bert.h"
 #include "bert_export.h"
 #include "bert_finetune.h"
+#include "bert_head.h"
 #include "crf.h"
 #include "kinds_internal.h"
 #include "neural_kinds.h"
@@ -89,7 +96,8 @@ Entities are then read off the whole text's tags: B-X opens one, a following I-X
 other tag (or an I-X of another type) closes it. Weights are float32.
 
 The folder is also a pretrained starting point for weakdistill (`student.path`): the encoder is
-read, the classifier and CRF are left aside.
+read, the classifier and CRF are left aside. With `--set fine_tune=false` weakdistill uses it as
+it is (encoder, classifier, CRF, tags, `model_max_length` and `window_overlap`), training nothing.
 )";
 
 class BertTaggerImpl : public torch::nn::Module {
@@ -142,7 +150,9 @@ class BertNerStudent : public Student {
     options_.max_length = 256;
     student_internal::read_bert_finetune_options(r, options_);
     r.get("window_overlap", window_overlap_);
+    r.get("fine_tune", fine_tune_);
     r.finish();
+    max_length_given_ = options.contains("max_length");
     if (options_.path.empty())
       r.fail("path",
              "required: a Hugging Face BERT folder (config.json, vocab.txt, model.safetensors)");
@@ -166,6 +176,7 @@ class BertNerStudent : public Student {
   nlohmann::json options() const override {
     nlohmann::json j = student_internal::bert_finetune_json(options_);
     j["window_overlap"] = window_overlap_;
+    j["fine_tune"] = fine_tune_;
     j["seed"] = common_.seed;
     j["threads"] = common_.threads;
     return j;
@@ -173,6 +184,7 @@ class BertNerStudent : public Student {
 
   void train(const std::vector<Sample>& train, const std::vector<Sample>& dev) override {
     net_ = nullptr;
+    if (!fine_tune_) return use_as_is(train);
     if (train.empty()) throw InputError("bert-ner: no training samples");
     std::set<std::string> types;
     for (const Sample& s : train) {
@@ -313,6 +325,85 @@ class BertNerStudent : public Student {
   }
 
  private:
+  // fine_tune=false: the folder's encoder, classifier and CRF, its id2label's tags reordered
+  // to O first (then B-X and I-X in id order), as this student numbers them. `train` is only
+  // checked: an entity type the model does not have is an InputError.
+  void use_as_is(const std::vector<Sample>& train) {
+    student_internal::configure_torch(common_);
+    student_internal::PretrainedBert bert =
+        student_internal::load_pretrained_bert_option("student.path", options_.path);
+    const std::string where = "student.path: " + options_.path;
+    student_internal::HfHead head;
+    try {
+      head = student_internal::read_hf_head(options_.path, bert.config.hidden_size);
+    } catch (const InputError& e) {
+      throw InputError(std::string("student.path: ") + e.what());
+    }
+    if (head.architecture.ends_with("ForSequenceClassification")) {
+      throw InputError(student_internal::hf_head_error(
+          where, "this one is a " + head.architecture + " (a classifier: use bert-cls)"));
+    }
+    // perm[new id] = the folder's id.
+    std::vector<std::int64_t> perm;
+    std::set<std::string> types, begins;
+    for (std::size_t i = 0; i < head.labels.size(); ++i) {
+      const std::string& l = head.labels[i];
+      if (l == "O") perm.insert(perm.begin(), static_cast<std::int64_t>(i));
+      const bool bio = l.size() > 2 && (l[0] == 'B' || l[0] == 'I') && l[1] == '-';
+      if (l != "O" && !bio) {
+        throw InputError(student_internal::hf_head_error(
+            where, "its id2label must be BIO tags (O, B-X, I-X), not \"" + l + "\""));
+      }
+      if (bio) types.insert(l.substr(2));
+      if (bio && l[0] == 'B') begins.insert(l.substr(2));
+    }
+    if (perm.empty())
+      throw InputError(student_internal::hf_head_error(where, "its id2label has no O tag"));
+    if (begins != types || types.empty()) {
+      throw InputError(student_internal::hf_head_error(
+          where, "its id2label needs a B-X for every entity type X, and at least one"));
+    }
+    tags_ = Vocabulary({"O"});
+    for (std::size_t i = 0; i < head.labels.size(); ++i) {
+      if (head.labels[i] == "O") continue;
+      tags_.add(head.labels[i]);
+      perm.push_back(static_cast<std::int64_t>(i));
+    }
+    std::set<std::string> unknown;
+    for (const Sample& s : train) {
+      for (const Entity& e : s.entities) {
+        if (!types.count(e.type)) unknown.insert(e.type);
+      }
+    }
+    if (!unknown.empty()) {
+      throw InputError(fmt::format(
+          "bert-ner: fine_tune=false: the training data has entity type(s) {} that {} cannot "
+          "predict (its types: {}); rename them to the model's, or leave those entities out",
+          fmt::join(unknown, ", "), options_.path, fmt::join(types, ", ")));
+    }
+    if (!max_length_given_ && head.model_max_length > 0) {
+      options_.max_length = static_cast<int>(head.model_max_length);
+    }
+    if (window_overlap_ < 0 && head.window_overlap >= 0) window_overlap_ = head.window_overlap;
+    BertTagger net(bert.encoder, static_cast<std::int64_t>(tags_.size()), options_.dropout);
+    net->crf()->set_allowed(student_internal::bio_allowed(tags_.tokens()));
+    {
+      torch::NoGradGuard no_grad;
+      const torch::Tensor p = torch::tensor(perm, torch::kInt64);
+      net->out()->weight.copy_(head.weight.index_select(0, p));
+      net->out()->bias.copy_(head.bias.index_select(0, p));
+      if (head.transitions.defined()) {
+        net->crf()->transitions().copy_(head.transitions.index_select(0, p).index_select(1, p));
+        net->crf()->start().copy_(head.start.index_select(0, p));
+        net->crf()->end().copy_(head.end.index_select(0, p));
+      }
+    }
+    net->eval();
+    folder_ = bert.folder;
+    tokenizer_ = bert.tokenizer;
+    net_ = net;
+  }
+
   // Tokens a window reads besides [CLS] and [SEP]: max_length - 2, within the model's positions.
   std::size_t window_width(const student_internal::BertConfig& config) const {
     return static_cast<std::size_t>(
@@ -501,6 +592,11 @@ class BertNerStudent : public Student {
   // and reads every entity of up to 32 tokens (at 256) whole with 31 tokens of context on each
   // side of every token: Chinese names, places and organisations are far shorter.
   std::int64_t window_overlap_ = -1;
+  // false: `path` is a fine-tuned token classifier, used as it is (no training).
+  bool fine_tune_ = true;
+  // Whether the options set max_length; with fine_tune=false, unset means the folder's
+  // tokenizer_config.json model_max_length (when it has a usable one).
+  bool max_length_given_ = false;
   CommonOptions common_;
   student_internal::BertFolder folder_;
   std::shared_ptr<BertTokenizer> tokenizer_;
