@@ -51,8 +51,9 @@ void add_train(CLI::App& app) {
       ->required()
       ->check(CLI::IsMember({"classification", "ner", "summarization", "cls", "sum"}));
   cmd->add_option("--student", args->kind,
-                  "Student kind (classification: fasttext, textcnn; ner: bigru-crf; "
-                  "summarization: pointer-generator, lead; any task: command)");
+                  "Student kind (classification: fasttext, textcnn, bert-cls; ner: bigru-crf, "
+                  "bert-ner, uie; summarization: pointer-generator, lead, seq2seq; any task: "
+                  "command); the first of a task is its default");
   cmd->add_option("--train", args->train, "Training JSONL file")
       ->required()
       ->check(CLI::ExistingFile);
