@@ -91,9 +91,10 @@ Texts longer than {2} tokens are read by weakdistill in windows of {2} tokens, e
 (`config.json`'s `window_overlap`): with stride s = {2} - {4}, window k reads tokens
 [k*s, k*s + {2}) until one reaches the end of the text. Each window is decoded on its own (its
 own Viterbi path), and each token takes its tag from the window that owns it: window k owns
-[k*s + {5}, (k+1)*s + {5}), the first from token 0 and the last to the end ({5} = {4} // 2).
-Entities are then read off the whole text's tags: B-X opens one, a following I-X extends it, any
-other tag (or an I-X of another type) closes it. Weights are float32.
+[k*s + {5}, (k+1)*s + {5}) ({5}: half the overlap, rounded down), the first from token 0 and
+the last to the end. Entities are then read off the whole text's tags: B-X opens one, a
+following I-X extends it, any other tag (or an I-X of another type) closes it. Weights are
+float32.
 
 The folder is also a pretrained starting point for weakdistill (`student.path`): the encoder is
 read, the classifier and CRF are left aside. With `--set fine_tune=false` weakdistill uses it as
