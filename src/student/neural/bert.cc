@@ -10,80 +10,15 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "hf_config.h"
 #include "weakdistill/core/error.h"
 
 namespace weakdistill::student_internal {
 namespace fs = std::filesystem;
 
-namespace {
-
-// Reads `key` of config.json into `out` when present; `required` keys must be.
-class ConfigReader {
- public:
-  ConfigReader(const nlohmann::json& j, std::string path) : j_(j), path_(std::move(path)) {}
-
-  void get(const char* key, std::int64_t& out, bool required = false) {
-    const auto it = j_.find(key);
-    if (it == j_.end() || it->is_null()) {
-      if (required) fail(key, "missing; a BERT config.json has it");
-      return;
-    }
-    if (!it->is_number_integer()) fail(key, "must be an integer, not " + it->dump());
-    out = it->get<std::int64_t>();
-  }
-  void get(const char* key, double& out) {
-    const auto it = j_.find(key);
-    if (it == j_.end() || it->is_null()) return;
-    if (!it->is_number()) fail(key, "must be a number, not " + it->dump());
-    out = it->get<double>();
-  }
-  void get(const char* key, std::string& out) {
-    const auto it = j_.find(key);
-    if (it == j_.end() || it->is_null()) return;
-    if (!it->is_string()) fail(key, "must be a string, not " + it->dump());
-    out = it->get<std::string>();
-  }
-  void get(const char* key, bool& out) {
-    const auto it = j_.find(key);
-    if (it == j_.end() || it->is_null()) return;
-    if (!it->is_boolean()) fail(key, "must be true or false, not " + it->dump());
-    out = it->get<bool>();
-  }
-  [[noreturn]] void fail(const char* key, const std::string& message) const {
-    throw InputError(path_ + ": " + key + ": " + message);
-  }
-
- private:
-  const nlohmann::json& j_;
-  std::string path_;
-};
-
-std::string shape_string(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-std::string shape_string(const std::vector<std::int64_t>& shape) {
-  return shape_string(at::IntArrayRef(shape));
-}
-
-// "a, b, c" of at most 20 names, then "and N more".
-std::string name_list(const std::vector<std::string>& names) {
-  std::string s;
-  for (std::size_t i = 0; i < names.size() && i < 20; ++i) s += (i ? ", " : "") + names[i];
-  if (names.size() > 20) s += fmt::format(" and {} more", names.size() - 20);
-  return s;
-}
-
-}  // namespace
-
 BertConfig read_bert_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path + ": cannot open (a Hugging Face BERT folder has config.json)");
-  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw InputError(path + ": not a JSON object");
-  ConfigReader r(j, path);
+  const nlohmann::json j = read_hf_config_json(path, "a Hugging Face BERT folder");
+  HfConfigReader r(j, path);
   BertConfig c;
   r.get("model_type", c.model_type);
   r.get("vocab_size", c.vocab_size, true);
@@ -337,7 +272,7 @@ BertLoadReport load_bert_weights(BertEncoderImpl& encoder, const SafetensorsFile
     const SafetensorsTensor& t = *it->second;
     if (t.shape != param.sizes().vec()) {
       mismatched.push_back(fmt::format("{} is {} in the file, {} in config.json's model", it->first,
-                                       shape_string(t.shape), shape_string(param.sizes())));
+                                       shape_string(t.shape), shape_string(param.sizes().vec())));
       continue;
     }
     file.to_f32(t, param.data_ptr<float>());
@@ -357,17 +292,7 @@ BertLoadReport load_bert_weights(BertEncoderImpl& encoder, const SafetensorsFile
     }
   }
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
-    std::string msg = file.path() + ": the weights do not fit config.json";
-    if (!missing.empty()) {
-      msg += fmt::format("; {} missing tensor(s): {}", missing.size(), name_list(missing));
-    }
-    if (!unexpected.empty()) {
-      msg += fmt::format("; {} unexpected tensor(s): {}", unexpected.size(), name_list(unexpected));
-    }
-    if (!mismatched.empty()) {
-      msg += fmt::format("; {} of another shape: {}", mismatched.size(), name_list(mismatched));
-    }
-    throw InputError(msg);
+    throw InputError(weights_mismatch(file.path(), missing, unexpected, mismatched));
   }
   return report;
 }

@@ -260,16 +260,8 @@ class BertClsStudent : public Student {
     student_internal::PretrainedBert bert =
         student_internal::load_pretrained_bert_option("student.path", options_.path);
     const std::string where = "student.path: " + options_.path;
-    student_internal::HfHead head;
-    try {
-      head = student_internal::read_hf_head(options_.path, bert.config.hidden_size);
-    } catch (const InputError& e) {
-      throw InputError(std::string("student.path: ") + e.what());
-    }
-    if (head.architecture.ends_with("ForTokenClassification")) {
-      throw InputError(student_internal::hf_head_error(
-          where, "this one is a " + head.architecture + " (a tagger: use bert-ner)"));
-    }
+    student_internal::HfHead head =
+        student_internal::read_hf_head_option(options_.path, bert.config.hidden_size, false);
     if (!bert.report.pooler_loaded) {
       throw InputError(student_internal::hf_head_error(
           where, "its model.safetensors has no pooler, whose output the classifier reads"));

@@ -107,4 +107,21 @@ HfHead read_hf_head(const std::string& dir, std::int64_t hidden_size) {
   return head;
 }
 
+HfHead read_hf_head_option(const std::string& dir, std::int64_t hidden_size, bool tagger) {
+  HfHead head;
+  try {
+    head = read_hf_head(dir, hidden_size);
+  } catch (const InputError& e) {
+    throw InputError(std::string("student.path: ") + e.what());
+  }
+  const char* other = tagger ? "ForSequenceClassification" : "ForTokenClassification";
+  if (head.architecture.ends_with(other)) {
+    throw InputError(hf_head_error(
+        "student.path: " + dir,
+        "this one is a " + head.architecture +
+            (tagger ? " (a classifier: use bert-cls)" : " (a tagger: use bert-ner)")));
+  }
+  return head;
+}
+
 }  // namespace weakdistill::student_internal

@@ -31,11 +31,21 @@ struct HfHead {
 };
 
 // Reads the head of the folder `dir` for an encoder of `hidden_size`. Throws InputError
+// read_hf_head() for the `student.path` option of bert-cls (`tagger` false) or bert-ner (true):
+// errors start "student.path: ", and a folder of the other head (a ForTokenClassification for
+// bert-cls, a ForSequenceClassification for bert-ner) is refused, saying which kind reads it.
+HfHead read_hf_head_option(const std::string& dir, std::int64_t hidden_size, bool tagger);
+
 // "<dir>: fine_tune=false needs a folder with a classification head, e.g. one written by
 // `weakdistill export`; <what is missing or wrong>" when config.json has no usable id2label,
 // model.safetensors has no classifier.weight / classifier.bias of the shapes above, or only
 // some of the three crf tensors, or any of them of another shape.
 HfHead read_hf_head(const std::string& dir, std::int64_t hidden_size);
+
+// read_hf_head() for the `student.path` option of bert-cls (`tagger` false) or bert-ner (true):
+// errors start "student.path: ", and a folder of the other head (a ForTokenClassification for
+// bert-cls, a ForSequenceClassification for bert-ner) is refused, saying which kind reads it.
+HfHead read_hf_head_option(const std::string& dir, std::int64_t hidden_size, bool tagger);
 
 // "<dir>: fine_tune=false needs a folder with a classification head, e.g. one written by
 // `weakdistill export`; " + `what`: the message of every error about such a folder.

@@ -334,16 +334,8 @@ class BertNerStudent : public Student {
     student_internal::PretrainedBert bert =
         student_internal::load_pretrained_bert_option("student.path", options_.path);
     const std::string where = "student.path: " + options_.path;
-    student_internal::HfHead head;
-    try {
-      head = student_internal::read_hf_head(options_.path, bert.config.hidden_size);
-    } catch (const InputError& e) {
-      throw InputError(std::string("student.path: ") + e.what());
-    }
-    if (head.architecture.ends_with("ForSequenceClassification")) {
-      throw InputError(student_internal::hf_head_error(
-          where, "this one is a " + head.architecture + " (a classifier: use bert-cls)"));
-    }
+    student_internal::HfHead head =
+        student_internal::read_hf_head_option(options_.path, bert.config.hidden_size, true);
     // perm[new id] = the folder's id.
     std::vector<std::int64_t> perm;
     std::set<std::string> types, begins;

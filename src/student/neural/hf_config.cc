@@ -1,5 +1,7 @@
 #include "hf_config.h"
 
+#include <fmt/format.h>
+
 #include <fstream>
 
 namespace weakdistill::student_internal {
@@ -58,6 +60,40 @@ void HfConfigReader::get_id(const char* key, std::int64_t& out) {
 
 void HfConfigReader::positive(const char* key, std::int64_t v) const {
   if (v < 1) fail(key, "must be 1 or more, not " + std::to_string(v));
+}
+
+std::string shape_string(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+namespace {
+
+// "a, b, c" of at most 20 names, then "and N more".
+std::string name_list(const std::vector<std::string>& names) {
+  std::string s;
+  for (std::size_t i = 0; i < names.size() && i < 20; ++i) s += (i ? ", " : "") + names[i];
+  if (names.size() > 20) s += fmt::format(" and {} more", names.size() - 20);
+  return s;
+}
+
+}  // namespace
+
+std::string weights_mismatch(const std::string& path, const std::vector<std::string>& missing,
+                             const std::vector<std::string>& unexpected,
+                             const std::vector<std::string>& mismatched) {
+  std::string msg = path + ": the weights do not fit config.json";
+  if (!missing.empty()) {
+    msg += fmt::format("; {} missing tensor(s): {}", missing.size(), name_list(missing));
+  }
+  if (!unexpected.empty()) {
+    msg += fmt::format("; {} unexpected tensor(s): {}", unexpected.size(), name_list(unexpected));
+  }
+  if (!mismatched.empty()) {
+    msg += fmt::format("; {} of another shape: {}", mismatched.size(), name_list(mismatched));
+  }
+  return msg;
 }
 
 }  // namespace weakdistill::student_internal

@@ -1,10 +1,12 @@
-// Reading a Hugging Face config.json key by key, with errors that name the file and the key.
+// Reading a Hugging Face config.json key by key, with errors that name the file and the key, and
+// the error of weights that do not fit it.
 // Private to src/student/.
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "weakdistill/core/error.h"
 
@@ -35,5 +37,15 @@ class HfConfigReader {
   const nlohmann::json& j_;
   std::string path_;
 };
+
+// "[2, 3]".
+std::string shape_string(const std::vector<std::int64_t>& shape);
+
+// The error of a weights file that does not fit config.json's model: "<path>: the weights do
+// not fit config.json; N missing tensor(s): a, b ...; N unexpected tensor(s): ...; N of another
+// shape: ..." (each list at most 20 names, then "and N more"; empty lists left out).
+std::string weights_mismatch(const std::string& path, const std::vector<std::string>& missing,
+                             const std::vector<std::string>& unexpected,
+                             const std::vector<std::string>& mismatched);
 
 }  // namespace weakdistill::student_internal

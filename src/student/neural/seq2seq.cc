@@ -19,20 +19,6 @@ namespace {
 constexpr const char* kFolderHint =
     "a Hugging Face BART or Pegasus folder holds config.json, vocab.txt and model.safetensors";
 
-std::string shape_string(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-// "a, b, c" of at most 20 names, then "and N more".
-std::string name_list(const std::vector<std::string>& names) {
-  std::string s;
-  for (std::size_t i = 0; i < names.size() && i < 20; ++i) s += (i ? ", " : "") + names[i];
-  if (names.size() > 20) s += fmt::format(" and {} more", names.size() - 20);
-  return s;
-}
-
 // Pegasus' fixed table (transformers' PegasusSinusoidalPositionalEmbedding): the first
 // ceil(d/2) columns sin(p / 10000^(2i/d)), the others cos of the same angles.
 torch::Tensor sinusoid_table(std::int64_t positions, std::int64_t d) {
@@ -515,7 +501,7 @@ Seq2SeqLoadReport load_seq2seq_weights(Seq2SeqModelImpl& model, const Safetensor
       torch::Tensor& table = model.sinusoid(rest.starts_with("decoder"));
       if (t.shape != table.sizes().vec()) {
         mismatched.push_back(fmt::format("{} is {} in the file, {} in config.json's model", t.name,
-                                         shape_string(t.shape), shape_string(table.sizes())));
+                                         shape_string(t.shape), shape_string(table.sizes().vec())));
       } else {
         file.to_f32(t, table.data_ptr<float>());
       }
@@ -532,17 +518,7 @@ Seq2SeqLoadReport load_seq2seq_weights(Seq2SeqModelImpl& model, const Safetensor
     }
   }
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
-    std::string msg = file.path() + ": the weights do not fit config.json";
-    if (!missing.empty()) {
-      msg += fmt::format("; {} missing tensor(s): {}", missing.size(), name_list(missing));
-    }
-    if (!unexpected.empty()) {
-      msg += fmt::format("; {} unexpected tensor(s): {}", unexpected.size(), name_list(unexpected));
-    }
-    if (!mismatched.empty()) {
-      msg += fmt::format("; {} of another shape: {}", mismatched.size(), name_list(mismatched));
-    }
-    throw InputError(msg);
+    throw InputError(weights_mismatch(file.path(), missing, unexpected, mismatched));
   }
   return report;
 }
