@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cmath>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -120,6 +121,22 @@ TEST_P(ServeKinds, PredictionsEqualWeakdistillPredict) {
                             "--prefix bert.");
     sets += " --set path=" + shell_quote(dir.file("bert"));
   }
+  if (std::string(k.kind) == "uie") {
+    std::set<std::string> chars;
+    for (char32_t c : utf8::decode(data + "人物地点机构今天")) {
+      if (c > 0x7f) chars.insert(utf8::encode(std::u32string(1, c)));
+    }
+    std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
+    for (const std::string& c : chars) vocab += c + "\n";
+    dir.write("uie-vocab.txt", vocab);
+    const testing::ReferenceRun made = testing::run_reference(
+        "uie_reference.py", "make " + shell_quote(dir.file("uie")) + " --vocab " +
+                                shell_quote(dir.file("uie-vocab.txt")) +
+                                " --hidden 32 --layers 1 --heads 4 --intermediate 64 "
+                                "--max-position 64 --seed 1");
+    ASSERT_EQ(made.status, 0) << made.output;
+    sets += " --set path=" + shell_quote(dir.file("uie"));
+  }
   if (std::string(k.kind) == "seq2seq") {
     std::vector<std::string> texts;
     std::istringstream lines(data);
@@ -205,6 +222,7 @@ INSTANTIATE_TEST_SUITE_P(
         Kind{"pointer-generator", "summarization", sum_data,
              "--set epochs=1 --set threads=1 --set hidden=16 --set embedding_dim=16 "
              "--set beam=2 --set max_length=8"},
+        Kind{"uie", "ner", ner_data, "--set epochs=2 --set threads=1 --set lr=0.001"},
         Kind{"seq2seq", "summarization", sum_data,
              "--set epochs=3 --set threads=1 --set lr=0.003 --set beam=2 --set max_length=8"}),
     [](const auto& info) {
