@@ -22,10 +22,11 @@
 #   train    samples/s of forward + label-smoothed (0.1) cross-entropy + backward + AdamW step,
 #            one step a batch, dropout on
 # Both run with OPENBLAS_NUM_THREADS=THREADS OMP_WAIT_POLICY=PASSIVE. Prints the rates, the
-# ratios (ours / eager), decoder row-steps/s (rows fed through the decoder, summed over steps:
+# ratios (ours / eager), the least CPU time of a pass on each side (user + system of every
+# thread: steadier than wall time when other jobs share the cores), decoder row-steps/s (rows fed through the decoder, summed over steps:
 # counted on the eager side by a wrapper around its decoder in one untimed pass), and whether both
 # sides returned the same tokens. -P also profiles one pass of each side and mode and prints
-# the 15 ops of most self time (ours: libtorch's legacy profiler; eager: torch.profiler).
+# the 15 ops of most self time (both: the profiler behind torch.profiler).
 #
 #   -b BUILD_DIR       CMake build dir with bench/seq2seq_bench (default: build)
 #   -n TEXTS           LCSTS pairs (default: 32)
@@ -125,10 +126,28 @@ for ((r = 1; r <= rounds; r++)); do
     "$bench" "$work/model" $(side_args "$mode") --threads "$threads" --repeat "$repeat" \
       $([[ $mode == train ]] || echo "--out-json $work/ours_$mode.json") >>"$work/ours.jsonl"
     # shellcheck disable=SC2046
-    $py bench/seq2seq_eager.py "$work/model" $(side_args "$mode") --threads "$threads" \
-      --repeat "$repeat" $([[ $mode == train ]] || echo "--out-json $work/eager_$mode.json") \
-      | $py -c 'import json,sys; r=json.load(sys.stdin); r["mode"]=sys.argv[1]; print(json.dumps(r))' \
-        "$mode" >>"$work/eager.jsonl"
+    $py - "$mode" "$work/model" $(side_args "$mode") --threads "$threads" --repeat "$repeat" \
+      $([[ $mode == train ]] || echo "--out-json $work/eager_$mode.json") <<'PY' >>"$work/eager.jsonl"
+# bench/seq2seq_eager.py's main(), with the CPU time of each pass recorded as well.
+import contextlib, io, json, sys, time
+sys.path.insert(0, "bench")
+import seq2seq_eager as e
+cpu = []
+def timed(f):
+    def wrapper(*args, **kwargs):
+        c0 = time.process_time()
+        out = f(*args, **kwargs)
+        cpu.append(time.process_time() - c0)
+        return out
+    return wrapper
+e.decode_all, e.train_steps = timed(e.decode_all), timed(e.train_steps)
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    e.main(sys.argv[2:])
+r = json.loads(out.getvalue().strip().splitlines()[-1])
+r["mode"], r["cpu_seconds"] = sys.argv[1], min(cpu[1:])  # the first pass is the warm-up
+print(json.dumps(r))
+PY
   done
 done
 echo "load average after the timed rounds: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -177,6 +196,9 @@ for mode in modes:
     unit = "samples/s" if mode == "train" else "generated tokens/s"
     print(f"{mode:8} {bo[key]:14.1f} {bp[key]:14.1f} {bo[key] / bp[key]:6.2f}  {unit}; "
           f"{rounds(o)}; {rounds(p)}")
+    co, cp = min(x["cpu_seconds"] for x in o), min(x["cpu_seconds"] for x in p)
+    print(f"{'':8} {co:13.3f}s {cp:13.3f}s {cp / co:6.2f}  least CPU seconds of a pass (all threads); "
+          f"ratio = eager / ours")
     if mode == "train":
         print(f"{'':8} {bo['seconds']:13.3f}s {bp['seconds']:13.3f}s         seconds a pass of "
               f"{bo['samples']} samples in {bo['steps']} steps; final loss {bo['final_loss']:.4f} "
@@ -204,7 +226,7 @@ if [[ $profile == 1 ]]; then
     # shellcheck disable=SC2046
     "$bench" "$work/model" $(side_args "$mode") --threads "$threads" --warmup 1 --repeat 1 \
       --profile "$work/trace_$mode.json" >/dev/null
-    echo "== $mode, weakdistill: self time by op over one pass (libtorch legacy profiler)"
+    echo "== $mode, weakdistill: self time by op over one pass (the profiler behind torch.profiler)"
     $py - "$work/trace_$mode.json" <<'PY'
 import collections, json, sys
 events = json.load(open(sys.argv[1]))

@@ -25,7 +25,8 @@
 // summed over steps) with row_steps_per_s. Greedy drops a row once it took eos, so its
 // row_steps are the generated tokens; beam search runs every item until its last live beam
 // dies, which without bans is the forced eos of step max_new_tokens, so its row_steps are
-// rows × beam × max_new_tokens. --out-json writes the last pass's tokens as the eager script does.
+// rows × beam × max_new_tokens. cpu_seconds: the least CPU time (user + system, all threads) of a
+// timed pass. --out-json writes the last pass's tokens as the eager script does.
 //
 // --train times training steps over the batches, one step a batch: train mode (dropout), the
 // seq2seq student's batch_loss arithmetic (decoder input = [decoder_start] + labels[:-1] with
@@ -35,8 +36,10 @@
 // BertOptimizer (no decay on biases and LayerNorms, linear schedule, gradient clipping at 1.0).
 // Prints {"samples_per_s", "seconds", "samples", "steps", "final_loss", ...}.
 //
-// --profile writes a Chrome trace (libtorch's legacy profiler) of one more pass, untimed.
-#include <torch/csrc/autograd/profiler_legacy.h>
+// --profile writes the CPU ops of one more pass, untimed, as Chrome trace events.
+#include <torch/csrc/autograd/profiler_kineto.h>
+
+#include <sys/resource.h>
 
 #include <chrono>
 #include <fstream>
@@ -231,17 +234,64 @@ std::vector<Batch> read_batches(const std::string& path) {
   return out;
 }
 
-// Best of `repeat` timed calls of `pass` after `warmup` untimed ones.
+// The process' CPU time so far (user + system, every thread), in seconds.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * t.tv_usec; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+
+struct Timing {
+  double seconds = 1e300;      // the best timed pass, wall clock
+  double cpu_seconds = 1e300;  // the least CPU time of a timed pass (all threads)
+};
+
+// Best of `repeat` timed calls of `pass` after `warmup` untimed ones. On a shared machine the
+// CPU time varies less than the wall time (it leaves out time spent waiting for a core).
 template <typename F>
-double best_seconds(int warmup, int repeat, F&& pass) {
+Timing best_seconds(int warmup, int repeat, F&& pass) {
   for (int i = 0; i < warmup; ++i) pass();
-  double best = 1e300;
+  Timing best;
   for (int r = 0; r < std::max(1, repeat); ++r) {
     const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
     pass();
-    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+    best.cpu_seconds = std::min(best.cpu_seconds, cpu_seconds() - c0);
+    best.seconds = std::min(best.seconds, std::chrono::duration<double>(Clock::now() - t0).count());
   }
   return best;
+}
+
+// Writes the CPU ops of one call of `pass` as Chrome trace events ([{"name", "ph": "X", "ts",
+// "dur", "tid"}], microseconds), recorded by the profiler torch.profiler uses (this libtorch has
+// no Kineto library, so the events are written here). The legacy profiler costs microseconds an
+// op, which swamps the hundreds of thousands of select() calls of bmm's per-matrix loop.
+template <typename F>
+void profile(const std::string& path, F&& pass) {
+  namespace prof = torch::autograd::profiler;
+  const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
+  const std::set<torch::profiler::impl::ActivityType> cpu = {
+      torch::profiler::impl::ActivityType::CPU};
+  prof::prepareProfiler(config, cpu);
+  prof::enableProfiler(config, cpu);
+  pass();
+  const std::unique_ptr<prof::ProfilerResult> result = prof::disableProfiler();
+  std::ofstream out(path);
+  out << "[";
+  bool first = true;
+  for (const prof::KinetoEvent& e : result->events()) {
+    if (e.deviceType() != c10::DeviceType::CPU) continue;
+    out << (first ? "" : ",\n")
+        << nlohmann::json{{"name", e.name()},
+                          {"ph", "X"},
+                          {"ts", e.startUs()},
+                          {"dur", e.durationUs()},
+                          {"tid", e.startThreadId()}}
+               .dump();
+    first = false;
+  }
+  out << "]\n";
 }
 
 void run_decode(const Args& a, si::PretrainedSeq2Seq& p, const std::vector<Batch>& batches) {
@@ -260,7 +310,8 @@ void run_decode(const Args& a, si::PretrainedSeq2Seq& p, const std::vector<Batch
       }
     }
   };
-  const double best = best_seconds(a.warmup, a.repeat, pass);
+  const Timing timing = best_seconds(a.warmup, a.repeat, pass);
+  const double best = timing.seconds;
   std::size_t tokens = 0, row_steps = 0, steps = 0;
   std::size_t row = 0;
   for (const Batch& b : batches) {
@@ -277,10 +328,7 @@ void run_decode(const Args& a, si::PretrainedSeq2Seq& p, const std::vector<Batch
     }
   }
   if (g.beam == 1) row_steps = tokens;
-  if (!a.profile.empty()) {
-    torch::autograd::profiler::RecordProfile guard(a.profile);
-    pass();
-  }
+  if (!a.profile.empty()) profile(a.profile, pass);
   if (!a.out_json.empty()) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& t : outs) j.push_back({{"tokens", t}});
@@ -290,6 +338,7 @@ void run_decode(const Args& a, si::PretrainedSeq2Seq& p, const std::vector<Batch
                               {"beam", g.beam},
                               {"tokens_per_s", static_cast<double>(tokens) / best},
                               {"seconds", best},
+                              {"cpu_seconds", timing.cpu_seconds},
                               {"sequences", outs.size()},
                               {"generated_tokens", tokens},
                               {"decoder_steps", steps},
@@ -351,17 +400,16 @@ void run_train(const Args& a, si::PretrainedSeq2Seq& p, const std::vector<Batch>
       last_loss = loss.item<double>();
     }
   };
-  const double best = best_seconds(a.warmup, a.repeat, pass);
-  if (!a.profile.empty()) {
-    torch::autograd::profiler::RecordProfile guard(a.profile);
-    pass();
-  }
+  const Timing timing = best_seconds(a.warmup, a.repeat, pass);
+  const double best = timing.seconds;
+  if (!a.profile.empty()) profile(a.profile, pass);
   std::size_t samples = 0;
   for (const Batch& b : batches) samples += static_cast<std::size_t>(b.ids.size(0));
   std::cout << nlohmann::json{{"what", "train"},
                               {"optimizer", a.optimizer},
                               {"samples_per_s", static_cast<double>(samples) / best},
                               {"seconds", best},
+                              {"cpu_seconds", timing.cpu_seconds},
                               {"samples", samples},
                               {"steps", batches.size()},
                               {"final_loss", last_loss},
