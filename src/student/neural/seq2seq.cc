@@ -36,6 +36,12 @@ torch::Tensor sinusoid_table(std::int64_t positions, std::int64_t d) {
   return t.to(torch::kFloat32);
 }
 
+// x W^T + b through aten::linear, which folds a contiguous [B, T, in] input into one addmm with
+// the bias fused; the C++ frontend's Linear::forward runs matmul and then a separate add_.
+torch::Tensor apply_linear(const torch::nn::Linear& l, const torch::Tensor& x) {
+  return torch::linear(x, l->weight, l->bias);
+}
+
 }  // namespace
 
 Seq2SeqConfig read_seq2seq_config(const std::string& path) {
@@ -147,6 +153,19 @@ void DecoderCache::select(const torch::Tensor& rows) {
     }
   }
   source_mask = source_mask.index_select(0, rows);
+}
+
+void DecoderCache::select_grouped(const torch::Tensor& rows, const torch::Tensor& sources) {
+  for (auto* list : {&self_k, &self_v}) {
+    for (torch::Tensor& t : *list) {
+      if (t.defined()) t = t.index_select(0, rows);
+    }
+  }
+  if (!sources.defined()) return;
+  for (auto* list : {&cross_k, &cross_v}) {
+    for (torch::Tensor& t : *list) t = t.index_select(0, sources);
+  }
+  source_mask = source_mask.index_select(0, sources);
 }
 
 Seq2SeqModelImpl::Attention Seq2SeqModelImpl::make_attention(const std::string& name) {
@@ -313,9 +332,23 @@ torch::Tensor Seq2SeqModelImpl::heads_of(const torch::Tensor& t, std::int64_t he
 
 torch::Tensor Seq2SeqModelImpl::attend(Attention& a, const torch::Tensor& x, const torch::Tensor& k,
                                        const torch::Tensor& v, const torch::Tensor& mask,
-                                       std::int64_t heads) {
+                                       std::int64_t heads, std::int64_t group) {
   const double scaling = 1.0 / std::sqrt(static_cast<double>(config_.d_model / heads));
-  const torch::Tensor q = heads_of(a.q(x).mul(scaling), heads);
+  if (group > 1) {
+    // One query position in each of `group` rows per source row: the rows' queries become
+    // `group` query positions over their source's keys, which are then read once, not once a row.
+    const std::int64_t items = x.size(0) / group, hd = config_.d_model / heads;
+    const torch::Tensor q =
+        apply_linear(a.q, x).mul(scaling).view({items, group, heads, hd}).transpose(1, 2);
+    torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2));  // [items, h, group, S]
+    if (mask.defined()) scores = scores + mask;
+    const torch::Tensor context =
+        torch::matmul(torch::softmax(scores, -1), v)  // [items,h,group,hd]
+            .transpose(1, 2)
+            .reshape({x.size(0), 1, config_.d_model});
+    return apply_linear(a.out, context);
+  }
+  const torch::Tensor q = heads_of(apply_linear(a.q, x).mul(scaling), heads);
   torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2));
   if (mask.defined()) scores = scores + mask;
   torch::Tensor probs = torch::softmax(scores, -1);
@@ -324,11 +357,11 @@ torch::Tensor Seq2SeqModelImpl::attend(Attention& a, const torch::Tensor& x, con
   }
   const torch::Tensor context =
       torch::matmul(probs, v).transpose(1, 2).reshape({x.size(0), x.size(1), config_.d_model});
-  return a.out(context);
+  return apply_linear(a.out, context);
 }
 
 torch::Tensor Seq2SeqModelImpl::feed_forward(Layer& l, const torch::Tensor& x) {
-  return dropout_(l.fc2(activation_dropout_(activation(l.fc1(x)))));
+  return dropout_(apply_linear(l.fc2, activation_dropout_(activation(apply_linear(l.fc1, x)))));
 }
 
 torch::Tensor Seq2SeqModelImpl::encode(const torch::Tensor& ids, const torch::Tensor& mask) {
@@ -340,8 +373,8 @@ torch::Tensor Seq2SeqModelImpl::encode(const torch::Tensor& ids, const torch::Te
   torch::Tensor x = embed(ids, 0, false);
   for (Layer& l : encoder_layers_) {
     torch::Tensor h = pre ? l.self_norm(x) : x;
-    h = dropout_(attend(l.self_attn, h, heads_of(l.self_attn.k(h), heads),
-                        heads_of(l.self_attn.v(h), heads), additive, heads));
+    h = dropout_(attend(l.self_attn, h, heads_of(apply_linear(l.self_attn.k, h), heads),
+                        heads_of(apply_linear(l.self_attn.v, h), heads), additive, heads));
     x = pre ? x + h : l.self_norm(x + h);
     x = pre ? x + feed_forward(l, l.ffn_norm(x)) : l.ffn_norm(x + feed_forward(l, x));
   }
@@ -353,11 +386,12 @@ torch::Tensor Seq2SeqModelImpl::decoder_layer(Layer& l, torch::Tensor x, torch::
                                               const torch::Tensor& self_mask,
                                               const torch::Tensor& cross_k,
                                               const torch::Tensor& cross_v,
-                                              const torch::Tensor& cross_mask) {
+                                              const torch::Tensor& cross_mask, std::int64_t group) {
   const std::int64_t heads = config_.decoder_attention_heads;
   const bool pre = config_.pre_layer_norm();
   torch::Tensor h = pre ? l.self_norm(x) : x;
-  torch::Tensor k = heads_of(l.self_attn.k(h), heads), v = heads_of(l.self_attn.v(h), heads);
+  torch::Tensor k = heads_of(apply_linear(l.self_attn.k, h), heads);
+  torch::Tensor v = heads_of(apply_linear(l.self_attn.v, h), heads);
   if (cache_k) {
     if (cache_k->defined()) {
       k = torch::cat({*cache_k, k}, 2);
@@ -369,7 +403,7 @@ torch::Tensor Seq2SeqModelImpl::decoder_layer(Layer& l, torch::Tensor x, torch::
   h = dropout_(attend(l.self_attn, h, k, v, self_mask, heads));
   x = pre ? x + h : l.self_norm(x + h);
   h = pre ? l.cross_norm(x) : x;
-  h = dropout_(attend(l.cross_attn, h, cross_k, cross_v, cross_mask, heads));
+  h = dropout_(attend(l.cross_attn, h, cross_k, cross_v, cross_mask, heads, group));
   x = pre ? x + h : l.cross_norm(x + h);
   return pre ? x + feed_forward(l, l.ffn_norm(x)) : l.ffn_norm(x + feed_forward(l, x));
 }
@@ -384,22 +418,25 @@ torch::Tensor Seq2SeqModelImpl::decode(const torch::Tensor& ids, const torch::Te
                                        .view({source.size(0), 1, 1, source.size(1)});
   torch::Tensor x = embed(ids, 0, true);
   for (Layer& l : decoder_layers_) {
-    x = decoder_layer(l, x, nullptr, nullptr, causal, heads_of(l.cross_attn.k(source), heads),
-                      heads_of(l.cross_attn.v(source), heads), cross_mask);
+    x = decoder_layer(l, x, nullptr, nullptr, causal,
+                      heads_of(apply_linear(l.cross_attn.k, source), heads),
+                      heads_of(apply_linear(l.cross_attn.v, source), heads), cross_mask);
   }
   return config_.pre_layer_norm() ? decoder_final_norm_(x) : x;
 }
 
-DecoderCache Seq2SeqModelImpl::start(const torch::Tensor& source,
-                                     const torch::Tensor& source_mask) {
+DecoderCache Seq2SeqModelImpl::start(const torch::Tensor& source, const torch::Tensor& source_mask,
+                                     std::int64_t group) {
   const std::int64_t heads = config_.decoder_attention_heads;
   DecoderCache cache;
+  cache.group = group;
   cache.source_mask = (1.0 - source_mask.to(torch::kFloat32))
                           .mul(std::numeric_limits<float>::lowest())
                           .view({source.size(0), 1, 1, source.size(1)});
   for (Layer& l : decoder_layers_) {
-    cache.cross_k.push_back(heads_of(l.cross_attn.k(source), heads));
-    cache.cross_v.push_back(heads_of(l.cross_attn.v(source), heads));
+    // Contiguous once: a transposed view would be copied by every step's matmul.
+    cache.cross_k.push_back(heads_of(apply_linear(l.cross_attn.k, source), heads).contiguous());
+    cache.cross_v.push_back(heads_of(apply_linear(l.cross_attn.v, source), heads).contiguous());
     cache.self_k.emplace_back();
     cache.self_v.emplace_back();
   }
@@ -411,7 +448,7 @@ torch::Tensor Seq2SeqModelImpl::step(const torch::Tensor& ids, DecoderCache& cac
   for (std::size_t i = 0; i < decoder_layers_.size(); ++i) {
     // One query over every position so far: no causal mask is needed.
     x = decoder_layer(decoder_layers_[i], x, &cache.self_k[i], &cache.self_v[i], torch::Tensor(),
-                      cache.cross_k[i], cache.cross_v[i], cache.source_mask);
+                      cache.cross_k[i], cache.cross_v[i], cache.source_mask, cache.group);
   }
   ++cache.length;
   return config_.pre_layer_norm() ? decoder_final_norm_(x) : x;
@@ -419,7 +456,7 @@ torch::Tensor Seq2SeqModelImpl::step(const torch::Tensor& ids, DecoderCache& cac
 
 torch::Tensor Seq2SeqModelImpl::logits(const torch::Tensor& hidden) {
   const torch::Tensor& e = lm_head_ ? lm_head_->weight : shared_->weight;
-  return torch::matmul(hidden, e.t()) + final_logits_bias_.view({-1});
+  return torch::linear(hidden, e, final_logits_bias_.view({-1}));
 }
 
 Seq2SeqLoadReport load_seq2seq_weights(Seq2SeqModelImpl& model, const SafetensorsFile& file) {

@@ -64,12 +64,18 @@ Seq2SeqConfig read_seq2seq_config(const std::string& path);
 // by a position a step, cross-attention's are the source's, computed once.
 struct DecoderCache {
   std::vector<torch::Tensor> self_k, self_v;    // per layer [B, heads, t, head_dim]
-  std::vector<torch::Tensor> cross_k, cross_v;  // per layer [B, heads, S, head_dim]
-  torch::Tensor source_mask;                    // [B, 1, 1, S] additive
-  std::int64_t length = 0;                      // t: decoder positions already read
-  // Keeps the rows `rows` (int64 [B']) of everything, in that order (beam reordering, dropping
-  // finished rows).
+  std::vector<torch::Tensor> cross_k, cross_v;  // per layer [B / group, heads, S, head_dim]
+  torch::Tensor source_mask;                    // [B / group, 1, 1, S] additive
+  // Decoder rows per source row: rows g*i .. g*i + g-1 read source i (the beams of an item), so
+  // the source's keys and values are stored and read once for all of them.
+  std::int64_t group = 1;
+  std::int64_t length = 0;  // t: decoder positions already read
+  // group 1: keeps the rows `rows` (int64 [B']) of everything, in that order (dropping finished
+  // rows).
   void select(const torch::Tensor& rows);
+  // Keeps the decoder rows `rows` of the self-attention keys and values (beam reordering) and the
+  // source rows `sources` (int64 [B' / group]; undefined: they do not change).
+  void select_grouped(const torch::Tensor& rows, const torch::Tensor& sources);
 };
 
 class Seq2SeqModelImpl : public torch::nn::Module {
@@ -85,8 +91,10 @@ class Seq2SeqModelImpl : public torch::nn::Module {
   torch::Tensor decode(const torch::Tensor& ids, const torch::Tensor& source,
                        const torch::Tensor& source_mask);
 
-  // A cache for decoding `source` [B, S, d] (mask [B, S]) step by step.
-  DecoderCache start(const torch::Tensor& source, const torch::Tensor& source_mask);
+  // A cache for decoding `source` [B, S, d] (mask [B, S]) step by step, `group` decoder rows per
+  // source row (beam search: the beams of an item share its source).
+  DecoderCache start(const torch::Tensor& source, const torch::Tensor& source_mask,
+                     std::int64_t group = 1);
   // The decoder's states [B, 1, d] of the next token ids [B] at position cache.length; appends
   // their keys and values to the cache.
   torch::Tensor step(const torch::Tensor& ids, DecoderCache& cache);
@@ -118,10 +126,11 @@ class Seq2SeqModelImpl : public torch::nn::Module {
   Layer make_layer(const std::string& name, bool decoder);
   torch::Tensor activation(const torch::Tensor& x) const;
   torch::Tensor embed(const torch::Tensor& ids, std::int64_t offset, bool decoder);
-  // Attention of queries x [B, T, d] over keys/values k, v [B, h, S, hd] with an additive mask
-  // broadcastable to [B, h, T, S] (undefined: none).
+  // Attention of queries x [B, T, d] over keys/values k, v [B / group, h, S, hd] with an additive
+  // mask broadcastable to [B / group, h, T, S] (undefined: none); group > 1 needs T = 1.
   torch::Tensor attend(Attention& a, const torch::Tensor& x, const torch::Tensor& k,
-                       const torch::Tensor& v, const torch::Tensor& mask, std::int64_t heads);
+                       const torch::Tensor& v, const torch::Tensor& mask, std::int64_t heads,
+                       std::int64_t group = 1);
   torch::Tensor heads_of(const torch::Tensor& t, std::int64_t heads) const;  // [B,n,d]->[B,h,n,hd]
   torch::Tensor feed_forward(Layer& l, const torch::Tensor& x);
   // One decoder layer over x [B, T, d]. With `cache_k`/`cache_v` (the layer's cached self keys
@@ -129,7 +138,7 @@ class Seq2SeqModelImpl : public torch::nn::Module {
   torch::Tensor decoder_layer(Layer& l, torch::Tensor x, torch::Tensor* cache_k,
                               torch::Tensor* cache_v, const torch::Tensor& self_mask,
                               const torch::Tensor& cross_k, const torch::Tensor& cross_v,
-                              const torch::Tensor& cross_mask);
+                              const torch::Tensor& cross_mask, std::int64_t group = 1);
 
   Seq2SeqConfig config_;
   torch::nn::Embedding shared_{nullptr};

@@ -35,6 +35,17 @@ void process(torch::Tensor& scores, const std::vector<const std::vector<std::int
   if (g == o.max_new_tokens - 1) force(c.eos_token_id);
 }
 
+// The best normalized score a live hypothesis with summed score `sum` (<= 0) and `length`
+// generated tokens can still reach when it ends: its sum can only fall, and it ends with at
+// least one more token (the end) and at most max_new_tokens.
+double best_bound(double sum, int length, const GenerateOptions& o) {
+  if (o.length_penalty > 0)
+    return normalized(sum, static_cast<std::size_t>(o.max_new_tokens), o.length_penalty);
+  if (o.length_penalty == 0) return sum;
+  return normalized(sum, static_cast<std::size_t>(std::min(length + 1, o.max_new_tokens)),
+                    o.length_penalty);
+}
+
 // Log-probabilities [R, V] of the next token of the rows in `cache`, whose last tokens are `next`.
 torch::Tensor next_scores(Seq2SeqModelImpl& model, const torch::Tensor& next, DecoderCache& cache) {
   return torch::log_softmax(model.logits(model.step(next, cache)).squeeze(1), -1).contiguous();
@@ -90,7 +101,7 @@ std::vector<Generated> beam_search(Seq2SeqModelImpl& model, const torch::Tensor&
                                    const torch::Tensor& mask, const GenerateOptions& o) {
   const Seq2SeqConfig& c = model.config();
   const std::int64_t b = source.size(0), k = o.beam, v = c.vocab_size;
-  DecoderCache cache = model.start(source.repeat_interleave(k, 0), mask.repeat_interleave(k, 0));
+  DecoderCache cache = model.start(source, mask, k);  // cross-attention: one row an item
   // Cache row a*k + j is beam j of the a-th live item.
   std::vector<std::size_t> items(static_cast<std::size_t>(b));
   for (std::size_t i = 0; i < items.size(); ++i) items[i] = i;
@@ -118,6 +129,7 @@ std::vector<Generated> beam_search(Seq2SeqModelImpl& model, const torch::Tensor&
     auto ti = top_indices.accessor<std::int64_t, 2>();
 
     std::vector<std::size_t> next_items;
+    std::vector<std::int64_t> kept_items;  // positions in `items` of the items still live
     std::vector<std::vector<std::int64_t>> next_seqs;
     std::vector<double> next_sums;
     std::vector<std::int64_t> source_rows, next_tokens;
@@ -140,7 +152,11 @@ std::vector<Generated> beam_search(Seq2SeqModelImpl& model, const torch::Tensor&
       bool any_live = false;
       for (std::int64_t j = 0; j < k; ++j) any_live = any_live || std::isfinite(tv[a][j]);
       if (!any_live) continue;  // this item is finished
+      // Scores only fall as tokens are added, so no live beam can beat the best finished
+      // hypothesis once even its best bound does not: stopping there changes no result.
+      if (!done.empty() && done.front().score >= best_bound(tv[a][0], g + 1, o)) continue;
       next_items.push_back(items[static_cast<std::size_t>(a)]);
+      kept_items.push_back(a);
       for (std::int64_t j = 0; j < k; ++j) {
         const bool live = std::isfinite(tv[a][j]);
         const std::int64_t from = a * k + (live ? ti[a][j] / v : 0);
@@ -154,7 +170,12 @@ std::vector<Generated> beam_search(Seq2SeqModelImpl& model, const torch::Tensor&
     }
     items = std::move(next_items);
     if (items.empty()) break;
-    cache.select(torch::tensor(source_rows));
+    // A beam's source is its item's, whichever beam it came from: the cross-attention cache
+    // changes only when items finish.
+    cache.select_grouped(torch::tensor(source_rows),
+                         static_cast<std::int64_t>(items.size()) == a_count
+                             ? torch::Tensor()
+                             : torch::tensor(kept_items));
     seqs = std::move(next_seqs);
     sums = std::move(next_sums);
     next = torch::tensor(next_tokens, torch::kInt64);

@@ -9,8 +9,10 @@
 // does the same (so every row ends). A row ends when it takes eos.
 // Greedy takes the best token (the lowest id on ties). Beam search keeps the `beam` best
 // unfinished rows by summed score; every live row's eos candidate becomes a finished hypothesis,
-// scored sum / length^length_penalty (length: generated tokens, eos included); it stops when no
-// row is live. No early-stopping heuristic: a beam as wide as every prefix finds the best sequence.
+// scored sum / length^length_penalty (length: generated tokens, eos included). An item stops when
+// no row is live, or when its best finished hypothesis scores at least what its best live row
+// could still reach (sums only fall as tokens are added): an exact rule, not transformers'
+// heuristic, so a beam as wide as every prefix still finds the best sequence.
 #pragma once
 
 #include <torch/torch.h>
