@@ -54,7 +54,8 @@ Batch make_batch(bool bart, std::int64_t start, std::uint64_t seed) {
     b.ids.push_back(r);
     b.mask.push_back(m);
     std::vector<std::int64_t> d = {start};
-    while (d.size() < 6) d.push_back(4 + static_cast<std::int64_t>(rng.below(kVocab - 4)));
+    // 20 positions: past the key/value cache's first capacity (16), so its growth is tested.
+    while (d.size() < 20) d.push_back(4 + static_cast<std::int64_t>(rng.below(kVocab - 4)));
     b.decoder.push_back(d);
   }
   return b;

@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <map>
 #include <set>
 
+#include "cached_attention.h"
 #include "hf_config.h"
 #include "weakdistill/core/error.h"
 
@@ -381,31 +383,85 @@ torch::Tensor Seq2SeqModelImpl::encode(const torch::Tensor& ids, const torch::Te
   return pre ? encoder_final_norm_(x) : x;
 }
 
-torch::Tensor Seq2SeqModelImpl::decoder_layer(Layer& l, torch::Tensor x, torch::Tensor* cache_k,
-                                              torch::Tensor* cache_v,
+torch::Tensor Seq2SeqModelImpl::decoder_block(Layer& l, torch::Tensor x, const Sublayer& self_attn,
+                                              const Sublayer& cross_attn) {
+  const bool pre = config_.pre_layer_norm();
+  torch::Tensor h = dropout_(self_attn(pre ? l.self_norm(x) : x));
+  x = pre ? x + h : l.self_norm(x + h);
+  h = dropout_(cross_attn(pre ? l.cross_norm(x) : x));
+  x = pre ? x + h : l.cross_norm(x + h);
+  return pre ? x + feed_forward(l, l.ffn_norm(x)) : l.ffn_norm(x + feed_forward(l, x));
+}
+
+torch::Tensor Seq2SeqModelImpl::decoder_layer(Layer& l, torch::Tensor x,
                                               const torch::Tensor& self_mask,
                                               const torch::Tensor& cross_k,
                                               const torch::Tensor& cross_v,
-                                              const torch::Tensor& cross_mask, std::int64_t group) {
+                                              const torch::Tensor& cross_mask) {
   const std::int64_t heads = config_.decoder_attention_heads;
-  const bool pre = config_.pre_layer_norm();
-  torch::Tensor h = pre ? l.self_norm(x) : x;
-  torch::Tensor k = heads_of(apply_linear(l.self_attn.k, h), heads);
-  torch::Tensor v = heads_of(apply_linear(l.self_attn.v, h), heads);
-  if (cache_k) {
-    if (cache_k->defined()) {
-      k = torch::cat({*cache_k, k}, 2);
-      v = torch::cat({*cache_v, v}, 2);
-    }
-    *cache_k = k;
-    *cache_v = v;
+  return decoder_block(
+      l, std::move(x),
+      [&](const torch::Tensor& h) {
+        return attend(l.self_attn, h, heads_of(apply_linear(l.self_attn.k, h), heads),
+                      heads_of(apply_linear(l.self_attn.v, h), heads), self_mask, heads);
+      },
+      [&](const torch::Tensor& h) {
+        return attend(l.cross_attn, h, cross_k, cross_v, cross_mask, heads);
+      });
+}
+
+torch::Tensor Seq2SeqModelImpl::attend_cached(Attention& a, const torch::Tensor& x,
+                                              const torch::Tensor& k, const torch::Tensor& v,
+                                              const torch::Tensor& mask, std::int64_t length,
+                                              std::int64_t group) {
+  const std::int64_t heads = k.size(1);
+  if (torch::GradMode::is_enabled() || is_training()) {
+    // Differentiable (and with attention dropout): the general path over the positions so far.
+    return attend(a, x, k.narrow(2, 0, length), v.narrow(2, 0, length),
+                  mask.defined() ? mask.view({mask.size(0), 1, 1, length}) : mask, heads, group);
   }
-  h = dropout_(attend(l.self_attn, h, k, v, self_mask, heads));
-  x = pre ? x + h : l.self_norm(x + h);
-  h = pre ? l.cross_norm(x) : x;
-  h = dropout_(attend(l.cross_attn, h, cross_k, cross_v, cross_mask, heads, group));
-  x = pre ? x + h : l.cross_norm(x + h);
-  return pre ? x + feed_forward(l, l.ffn_norm(x)) : l.ffn_norm(x + feed_forward(l, x));
+  const double scaling = 1.0 / std::sqrt(static_cast<double>(config_.d_model / heads));
+  const torch::Tensor q =
+      apply_linear(a.q, x).mul(scaling).view({x.size(0), heads, config_.d_model / heads});
+  return apply_linear(a.out,
+                      cached_attention(q, k, v, mask, length, group).view({x.size(0), 1, -1}));
+}
+
+namespace {
+
+// Writes `t` [B, h, 1, hd] at position `at` of `buffer` [B, h, capacity, hd], doubling the
+// buffer's capacity first when it is full (or allocating it when undefined).
+void append_position(torch::Tensor& buffer, const torch::Tensor& t, std::int64_t at) {
+  if (!buffer.defined() || buffer.size(2) == at) {
+    const std::int64_t capacity = std::max<std::int64_t>(16, 2 * at);
+    torch::Tensor grown = torch::empty({t.size(0), t.size(1), capacity, t.size(3)}, t.options());
+    if (at > 0) grown.narrow(2, 0, at).copy_(buffer.narrow(2, 0, at));
+    buffer = grown;
+  }
+  buffer.narrow(2, at, 1).copy_(t);
+}
+
+}  // namespace
+
+torch::Tensor Seq2SeqModelImpl::decoder_step_layer(std::size_t i, torch::Tensor x,
+                                                   DecoderCache& cache) {
+  Layer& l = decoder_layers_[i];
+  const std::int64_t heads = config_.decoder_attention_heads;
+  return decoder_block(
+      l, std::move(x),
+      [&](const torch::Tensor& h) {
+        append_position(cache.self_k[i], heads_of(apply_linear(l.self_attn.k, h), heads),
+                        cache.length);
+        append_position(cache.self_v[i], heads_of(apply_linear(l.self_attn.v, h), heads),
+                        cache.length);
+        // One query over every position so far: no causal mask is needed.
+        return attend_cached(l.self_attn, h, cache.self_k[i], cache.self_v[i], torch::Tensor(),
+                             cache.length + 1, 1);
+      },
+      [&](const torch::Tensor& h) {
+        return attend_cached(l.cross_attn, h, cache.cross_k[i], cache.cross_v[i],
+                             cache.source_mask, cache.cross_k[i].size(2), cache.group);
+      });
 }
 
 torch::Tensor Seq2SeqModelImpl::decode(const torch::Tensor& ids, const torch::Tensor& source,
@@ -418,8 +474,7 @@ torch::Tensor Seq2SeqModelImpl::decode(const torch::Tensor& ids, const torch::Te
                                        .view({source.size(0), 1, 1, source.size(1)});
   torch::Tensor x = embed(ids, 0, true);
   for (Layer& l : decoder_layers_) {
-    x = decoder_layer(l, x, nullptr, nullptr, causal,
-                      heads_of(apply_linear(l.cross_attn.k, source), heads),
+    x = decoder_layer(l, x, causal, heads_of(apply_linear(l.cross_attn.k, source), heads),
                       heads_of(apply_linear(l.cross_attn.v, source), heads), cross_mask);
   }
   return config_.pre_layer_norm() ? decoder_final_norm_(x) : x;
@@ -432,9 +487,9 @@ DecoderCache Seq2SeqModelImpl::start(const torch::Tensor& source, const torch::T
   cache.group = group;
   cache.source_mask = (1.0 - source_mask.to(torch::kFloat32))
                           .mul(std::numeric_limits<float>::lowest())
-                          .view({source.size(0), 1, 1, source.size(1)});
+                          .view({source.size(0), source.size(1)});
   for (Layer& l : decoder_layers_) {
-    // Contiguous once: a transposed view would be copied by every step's matmul.
+    // Contiguous once: each head's keys are then one block, read by every step.
     cache.cross_k.push_back(heads_of(apply_linear(l.cross_attn.k, source), heads).contiguous());
     cache.cross_v.push_back(heads_of(apply_linear(l.cross_attn.v, source), heads).contiguous());
     cache.self_k.emplace_back();
@@ -445,11 +500,7 @@ DecoderCache Seq2SeqModelImpl::start(const torch::Tensor& source, const torch::T
 
 torch::Tensor Seq2SeqModelImpl::step(const torch::Tensor& ids, DecoderCache& cache) {
   torch::Tensor x = embed(ids.view({ids.size(0), 1}), cache.length, true);
-  for (std::size_t i = 0; i < decoder_layers_.size(); ++i) {
-    // One query over every position so far: no causal mask is needed.
-    x = decoder_layer(decoder_layers_[i], x, &cache.self_k[i], &cache.self_v[i], torch::Tensor(),
-                      cache.cross_k[i], cache.cross_v[i], cache.source_mask, cache.group);
-  }
+  for (std::size_t i = 0; i < decoder_layers_.size(); ++i) x = decoder_step_layer(i, x, cache);
   ++cache.length;
   return config_.pre_layer_norm() ? decoder_final_norm_(x) : x;
 }

@@ -21,6 +21,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,11 +62,12 @@ struct Seq2SeqConfig {
 Seq2SeqConfig read_seq2seq_config(const std::string& path);
 
 // The decoder's keys and values so far, for decoding one token at a time: self-attention's grow
-// by a position a step, cross-attention's are the source's, computed once.
+// by a position a step (into a buffer with room for more, doubled when full, so a step copies
+// one position, not all of them), cross-attention's are the source's, computed once.
 struct DecoderCache {
-  std::vector<torch::Tensor> self_k, self_v;    // per layer [B, heads, t, head_dim]
+  std::vector<torch::Tensor> self_k, self_v;    // per layer [B, heads, capacity >= t, head_dim]
   std::vector<torch::Tensor> cross_k, cross_v;  // per layer [B / group, heads, S, head_dim]
-  torch::Tensor source_mask;                    // [B / group, 1, 1, S] additive
+  torch::Tensor source_mask;                    // [B / group, S] additive
   // Decoder rows per source row: rows g*i .. g*i + g-1 read source i (the beams of an item), so
   // the source's keys and values are stored and read once for all of them.
   std::int64_t group = 1;
@@ -131,14 +133,25 @@ class Seq2SeqModelImpl : public torch::nn::Module {
   torch::Tensor attend(Attention& a, const torch::Tensor& x, const torch::Tensor& k,
                        const torch::Tensor& v, const torch::Tensor& mask, std::int64_t heads,
                        std::int64_t group = 1);
+  // A decoder layer's residual structure (pre- or post-LN) around its self-attention and
+  // cross-attention, each given as a function of the (normed) input.
+  using Sublayer = std::function<torch::Tensor(const torch::Tensor&)>;
+  torch::Tensor decoder_block(Layer& l, torch::Tensor x, const Sublayer& self_attn,
+                              const Sublayer& cross_attn);
   torch::Tensor heads_of(const torch::Tensor& t, std::int64_t heads) const;  // [B,n,d]->[B,h,n,hd]
   torch::Tensor feed_forward(Layer& l, const torch::Tensor& x);
-  // One decoder layer over x [B, T, d]. With `cache_k`/`cache_v` (the layer's cached self keys
-  // and values, undefined before the first step) the new keys and values are appended to them.
-  torch::Tensor decoder_layer(Layer& l, torch::Tensor x, torch::Tensor* cache_k,
-                              torch::Tensor* cache_v, const torch::Tensor& self_mask,
+  // One decoder layer over x [B, T, d] read all at once (causal self_mask).
+  torch::Tensor decoder_layer(Layer& l, torch::Tensor x, const torch::Tensor& self_mask,
                               const torch::Tensor& cross_k, const torch::Tensor& cross_v,
-                              const torch::Tensor& cross_mask, std::int64_t group = 1);
+                              const torch::Tensor& cross_mask);
+  // Layer `i` over the next position x [B, 1, d]: appends its self keys and values to `cache`
+  // (whose length is not advanced here).
+  torch::Tensor decoder_step_layer(std::size_t i, torch::Tensor x, DecoderCache& cache);
+  // The attention output [B, 1, d] of query x [B, 1, d] over the first `length` positions of
+  // k, v [B / group, h, >= length, hd] (mask: [B / group, length] additive, or undefined).
+  torch::Tensor attend_cached(Attention& a, const torch::Tensor& x, const torch::Tensor& k,
+                              const torch::Tensor& v, const torch::Tensor& mask,
+                              std::int64_t length, std::int64_t group);
 
   Seq2SeqConfig config_;
   torch::nn::Embedding shared_{nullptr};
