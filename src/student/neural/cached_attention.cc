@@ -1,6 +1,7 @@
 #include "cached_attention.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <cmath>
@@ -73,6 +74,8 @@ torch::Tensor cached_attention(const torch::Tensor& q, const torch::Tensor& k,
               mask.size(0) == k.size(0) && mask.size(1) == length,
           "mask must be contiguous float32 [R / group, length]");
   }
+  // Named in profiles (bench/compare_seq2seq.sh -P) beside the aten ops.
+  RECORD_FUNCTION("weakdistill::cached_attention", std::vector<c10::IValue>());
   torch::Tensor out = torch::zeros({rows, heads * hd}, q.options());
   const float* qp = q.data_ptr<float>();
   const float* kp = k.data_ptr<float>();

@@ -1,13 +1,16 @@
 #include "seq2seq.h"
 
+#include <ATen/record_function.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
 #include <set>
+#include <stdexcept>
 
 #include "cached_attention.h"
 #include "hf_config.h"
@@ -148,19 +151,37 @@ Seq2SeqConfig read_seq2seq_config(const std::string& path) {
   return c;
 }
 
-void DecoderCache::select(const torch::Tensor& rows) {
-  for (auto* list : {&self_k, &self_v, &cross_k, &cross_v}) {
-    for (torch::Tensor& t : *list) {
-      if (t.defined()) t = t.index_select(0, rows);
-    }
+namespace {
+
+// Rows `rows` of a self-attention buffer [B, capacity, h, hd], in a buffer of the same capacity.
+// Only the positions written so far are copied: one block a row, as the buffer is position-major.
+torch::Tensor select_positions(const torch::Tensor& buffer, const torch::Tensor& rows,
+                               std::int64_t length) {
+  RECORD_FUNCTION("weakdistill::select_positions", std::vector<c10::IValue>());
+  torch::Tensor out = torch::empty({rows.size(0), buffer.size(1), buffer.size(2), buffer.size(3)},
+                                   buffer.options());
+  const torch::Tensor index = rows.to(torch::kInt64).contiguous();
+  const std::int64_t* from = index.data_ptr<std::int64_t>();
+  const std::int64_t row = buffer.stride(0), block = length * buffer.stride(1);
+  const float* in = buffer.data_ptr<float>();
+  float* to = out.data_ptr<float>();
+  for (std::int64_t r = 0; r < index.size(0); ++r) {
+    if (from[r] < 0 || from[r] >= buffer.size(0)) throw std::out_of_range("select: row out of range");
+    std::memcpy(to + r * row, in + from[r] * row, static_cast<std::size_t>(block) * sizeof(float));
   }
-  source_mask = source_mask.index_select(0, rows);
+  return out;
+}
+
+}  // namespace
+
+void DecoderCache::select(const torch::Tensor& rows) {
+  select_grouped(rows, rows);
 }
 
 void DecoderCache::select_grouped(const torch::Tensor& rows, const torch::Tensor& sources) {
   for (auto* list : {&self_k, &self_v}) {
     for (torch::Tensor& t : *list) {
-      if (t.defined()) t = t.index_select(0, rows);
+      if (t.defined()) t = select_positions(t, rows, length);
     }
   }
   if (!sources.defined()) return;
@@ -429,16 +450,18 @@ torch::Tensor Seq2SeqModelImpl::attend_cached(Attention& a, const torch::Tensor&
 
 namespace {
 
-// Writes `t` [B, h, 1, hd] at position `at` of `buffer` [B, h, capacity, hd], doubling the
-// buffer's capacity first when it is full (or allocating it when undefined).
-void append_position(torch::Tensor& buffer, const torch::Tensor& t, std::int64_t at) {
-  if (!buffer.defined() || buffer.size(2) == at) {
+// Writes `t` [B, 1, d] at position `at` of `buffer` [B, capacity, h, hd], doubling the buffer's
+// capacity first when it is full (or allocating it when undefined).
+void append_position(torch::Tensor& buffer, const torch::Tensor& t, std::int64_t at,
+                     std::int64_t heads) {
+  if (!buffer.defined() || buffer.size(1) == at) {
     const std::int64_t capacity = std::max<std::int64_t>(16, 2 * at);
-    torch::Tensor grown = torch::empty({t.size(0), t.size(1), capacity, t.size(3)}, t.options());
-    if (at > 0) grown.narrow(2, 0, at).copy_(buffer.narrow(2, 0, at));
+    torch::Tensor grown =
+        torch::empty({t.size(0), capacity, heads, t.size(2) / heads}, t.options());
+    if (at > 0) grown.narrow(1, 0, at).copy_(buffer.narrow(1, 0, at));
     buffer = grown;
   }
-  buffer.narrow(2, at, 1).copy_(t);
+  buffer.select(1, at).copy_(t.view({t.size(0), heads, -1}));
 }
 
 }  // namespace
@@ -450,13 +473,12 @@ torch::Tensor Seq2SeqModelImpl::decoder_step_layer(std::size_t i, torch::Tensor 
   return decoder_block(
       l, std::move(x),
       [&](const torch::Tensor& h) {
-        append_position(cache.self_k[i], heads_of(apply_linear(l.self_attn.k, h), heads),
-                        cache.length);
-        append_position(cache.self_v[i], heads_of(apply_linear(l.self_attn.v, h), heads),
-                        cache.length);
+        append_position(cache.self_k[i], apply_linear(l.self_attn.k, h), cache.length, heads);
+        append_position(cache.self_v[i], apply_linear(l.self_attn.v, h), cache.length, heads);
         // One query over every position so far: no causal mask is needed.
-        return attend_cached(l.self_attn, h, cache.self_k[i], cache.self_v[i], torch::Tensor(),
-                             cache.length + 1, 1);
+        return attend_cached(l.self_attn, h, cache.self_k[i].transpose(1, 2),
+                             cache.self_v[i].transpose(1, 2), torch::Tensor(), cache.length + 1,
+                             1);
       },
       [&](const torch::Tensor& h) {
         return attend_cached(l.cross_attn, h, cache.cross_k[i], cache.cross_v[i],

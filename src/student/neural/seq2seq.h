@@ -65,7 +65,9 @@ Seq2SeqConfig read_seq2seq_config(const std::string& path);
 // by a position a step (into a buffer with room for more, doubled when full, so a step copies
 // one position, not all of them), cross-attention's are the source's, computed once.
 struct DecoderCache {
-  std::vector<torch::Tensor> self_k, self_v;    // per layer [B, heads, capacity >= t, head_dim]
+  // per layer [B, capacity >= t, heads, head_dim]: position-major, so that a row's positions so
+  // far are one block (reordering rows copies a block a row)
+  std::vector<torch::Tensor> self_k, self_v;
   std::vector<torch::Tensor> cross_k, cross_v;  // per layer [B / group, heads, S, head_dim]
   torch::Tensor source_mask;                    // [B / group, S] additive
   // Decoder rows per source row: rows g*i .. g*i + g-1 read source i (the beams of an item), so
