@@ -16,7 +16,7 @@ struct PredictArgs {
   std::string model;
   std::string input;
   std::string output;
-  std::size_t batch = 256;
+  std::size_t batch = kPredictBatch;
 };
 
 void run_predict(const PredictArgs& a) {

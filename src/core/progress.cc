@@ -63,11 +63,13 @@ void Progress::set_note(const std::string& note) { note_ = note; }
 void Progress::finish() {
   if (finished_) return;
   finished_ = true;
+  if (quiet_when_quick_ && !drawn_) return;
   draw(true);
 }
 
 void Progress::draw(bool final) {
   if (!g_enabled || muted_) return;
+  drawn_ = true;
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0;

@@ -148,8 +148,10 @@ ojson labeled_arm(const RunConfig& c, const HumanData& h, std::size_t size, int 
   m["size"] = train.size();
   m["few"] = h.few.size();
   m["drawn"] = drawn.size();
-  if (!dev.samples.empty()) m["dev"] = evaluate_student(*student, dev);
-  m["test"] = evaluate_student(*student, test);
+  if (!dev.samples.empty()) {
+    m["dev"] = evaluate_student(*student, dev, nullptr, fmt::format("seed {} dev", seed));
+  }
+  m["test"] = evaluate_student(*student, test, nullptr, fmt::format("seed {} test", seed));
   m["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
   write_json(dir / "metrics.json", m);  // last: the arm counts as done once it exists
   return m;

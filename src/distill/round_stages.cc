@@ -107,7 +107,7 @@ void train_and_evaluate(RunState& s, RoundWork& w) {
   s.check_cancel(fmt::format("before training round {}", w.round));
   s.train_student(w.round, w.train_set);
   s.check_cancel(fmt::format("after training round {}", w.round));
-  w.dev = evaluate_student(*s.student, s.data.dev);
+  w.dev = evaluate_student(*s.student, s.data.dev, nullptr, fmt::format("round {} dev", w.round));
   w.dev_e = headline(s.c.task, w.dev);
 }
 
@@ -192,7 +192,10 @@ nlohmann::ordered_json round_record(RunState& s, const RoundWork& w) {
   r["dev"] = w.dev;
   r["dev_e"] = w.dev_e;
   r["per_label"] = per_label(c.task, w.dev);
-  if (c.distill.test_each_round) r["test"] = evaluate_student(*s.student, s.data.test);
+  if (c.distill.test_each_round) {
+    r["test"] = evaluate_student(*s.student, s.data.test, nullptr,
+                                 fmt::format("round {} test", w.round));
+  }
   nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
   for (const auto& rec : w.records) {
     if (!rec.accepted) reasons[rec.outcome] = reasons.value(rec.outcome, 0) + 1;

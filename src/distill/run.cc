@@ -19,8 +19,9 @@ Split draw_few_shot(const std::vector<Sample>& train, const FewShotConfig& f) {
 }
 
 nlohmann::ordered_json evaluate_student(Student& student, const Dataset& gold,
-                                        std::vector<Prediction>* predictions) {
-  std::vector<Prediction> preds = student.predict(gold.samples);
+                                        std::vector<Prediction>* predictions,
+                                        const std::string& label) {
+  std::vector<Prediction> preds = predict_in_batches(student, gold.samples, label);
   Dataset pred;
   pred.task = gold.task;
   pred.path = "(predictions)";
@@ -67,7 +68,8 @@ nlohmann::ordered_json finish_run(RunState& s) {
     // best/ may lag the store after a crash between a commit and its copy: refresh it.
     auto best = load_student(s.round_student(s.best.best_round).string(), c.student_kind, c.task);
     save_student(*best, (s.dir / "best").string());
-    m["test"] = evaluate_student(*best, s.data.test);
+    m["test"] = evaluate_student(*best, s.data.test, nullptr,
+                                 fmt::format("round {}'s student on test", s.best.best_round));
     m["test_round0"] = s.test_round0;
   }
   TeacherUsage total;

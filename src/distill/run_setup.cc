@@ -238,8 +238,10 @@ void run_round_zero(RunState& s) {
   const auto start = Clock::now();
   s.train_student(0, s.data.train.samples);
   s.check_cancel("after training round 0");
-  nlohmann::ordered_json dev = evaluate_student(*s.student, s.data.dev);
-  if (!s.data.test.samples.empty()) s.test_round0 = evaluate_student(*s.student, s.data.test);
+  nlohmann::ordered_json dev = evaluate_student(*s.student, s.data.dev, nullptr, "round 0 dev");
+  if (!s.data.test.samples.empty()) {
+    s.test_round0 = evaluate_student(*s.student, s.data.test, nullptr, "round 0 test");
+  }
   nlohmann::ordered_json r;
   r["round"] = 0;
   r["train_size"] = s.data.train.samples.size();

@@ -2,13 +2,18 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 #include "kinds_internal.h"
 #include "weakdistill/core/atomic_file.h"
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/jsonl.h"
+#include "weakdistill/core/progress.h"
 #include "weakdistill/eval/evaluate.h"
 
 namespace weakdistill {
@@ -104,6 +109,29 @@ std::pair<double, std::string> dev_metric(Task task, const std::vector<Sample>& 
 }
 
 }  // namespace student_internal
+
+std::vector<Prediction> predict_in_batches(Student& student, const std::vector<Sample>& inputs,
+                                           const std::string& label, std::size_t batch) {
+  if (batch == 0) throw std::invalid_argument("predict_in_batches: batch must be 1 or more");
+  std::vector<Prediction> out;
+  out.reserve(inputs.size());
+  Progress progress(label, inputs.size(), "samples");
+  progress.quiet_when_quick();
+  for (std::size_t start = 0; start < inputs.size(); start += batch) {
+    const std::size_t end = std::min(inputs.size(), start + batch);
+    const std::vector<Sample> part(inputs.begin() + static_cast<std::ptrdiff_t>(start),
+                                   inputs.begin() + static_cast<std::ptrdiff_t>(end));
+    std::vector<Prediction> predicted = student.predict(part);
+    if (predicted.size() != part.size()) {
+      throw std::logic_error(fmt::format("{} student returned {} predictions for {} inputs",
+                                         student.kind(), predicted.size(), part.size()));
+    }
+    for (Prediction& p : predicted) out.push_back(std::move(p));
+    progress.advance(part.size());
+  }
+  progress.finish();
+  return out;
+}
 
 nlohmann::ordered_json prediction_json(const Sample& input, const Prediction& p, Task task) {
   Sample s;

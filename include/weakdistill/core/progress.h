@@ -24,6 +24,9 @@ class Progress {
   void set_total(std::size_t total) { total_ = total; }
   // Prints the final state once (also done by the destructor).
   void finish();
+  // Prints nothing at all, not even the final state, when the work ends before the first
+  // redraw: for work that is usually quick (scoring a student) but may not be.
+  void quiet_when_quick() { quiet_when_quick_ = true; }
 
   // Disables all progress output in this process (tests, --quiet).
   static void set_enabled(bool enabled);
@@ -49,6 +52,7 @@ class Progress {
   bool tty_;
   bool finished_ = false;
   bool muted_ = false;  // made under a Mute
+  bool quiet_when_quick_ = false, drawn_ = false;
 };
 
 // "1.2k", "3.4M": for counts in progress lines.

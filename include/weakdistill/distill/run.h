@@ -37,10 +37,12 @@ class RunInterrupted : public std::runtime_error {
 // run), HttpFatalError when the teacher refuses, RunInterrupted on cancel.
 nlohmann::ordered_json run_distillation(const RunConfig& config, const RunOptions& options);
 
-// Scores `student` on `gold`: exactly what `weakdistill eval --json` prints. The
-// predictions are handed back when `predictions` is given.
+// Scores `student` on `gold`: exactly what `weakdistill predict` then `weakdistill eval --json`
+// print (both predict in batches of kPredictBatch). The predictions are handed back when
+// `predictions` is given. Progress, when scoring is slow, is labelled `label`.
 nlohmann::ordered_json evaluate_student(Student& student, const Dataset& gold,
-                                        std::vector<Prediction>* predictions = nullptr);
+                                        std::vector<Prediction>* predictions = nullptr,
+                                        const std::string& label = "scoring");
 
 // The few labels that data.few_shot draws from `train` (chosen) and the rest.
 Split draw_few_shot(const std::vector<Sample>& train, const FewShotConfig& few_shot);

@@ -3,6 +3,7 @@
 // ways to get one (docs/STUDENTS.md).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -90,6 +91,17 @@ class Student {
   // Called after every epoch; the default logs nothing.
   std::function<void(const EpochReport&)> on_epoch;
 };
+
+// Inputs a predict_in_batches() call hands the student at once (`weakdistill predict --batch`'s
+// default): the loop's scoring and `predict` batch alike, so they predict alike.
+inline constexpr std::size_t kPredictBatch = 256;
+
+// student.predict(inputs), in batches of `batch`, with progress on stderr labelled `label`
+// ("round 3 dev") when it takes long enough to show (Progress::quiet_when_quick): a pretrained
+// summarizer decoding a dev set with beam search takes minutes.
+std::vector<Prediction> predict_in_batches(Student& student, const std::vector<Sample>& inputs,
+                                           const std::string& label,
+                                           std::size_t batch = kPredictBatch);
 
 // The kinds a task offers, in the order `--help` lists them.
 std::vector<std::string> student_kinds(Task task);
