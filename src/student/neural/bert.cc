@@ -11,6 +11,7 @@
 #include <set>
 
 #include "hf_config.h"
+#include "hf_tensors.h"
 #include "weakdistill/core/error.h"
 
 namespace weakdistill::student_internal {
@@ -108,30 +109,17 @@ BertEncoderImpl::BertEncoderImpl(const BertConfig& config) : config_(config) {
   }
   pooler_ = linear("pooler", h, h);
 
-  // Hugging Face's _init_weights: normal(0, initializer_range) for weights and
-  // embeddings, zero biases, LayerNorm 1 and 0. Only random tests and a missing
-  // pooler use it; pretrained weights overwrite everything else.
-  torch::NoGradGuard no_grad;
-  for (auto& [name, t] : hf_tensors()) {
-    if (name.find("LayerNorm.weight") != std::string::npos) {
-      t.fill_(1);
-    } else if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) {
-      t.zero_();
-    } else {
-      t.normal_(0, 0.02);
-    }
-  }
+  // Only random tests and a missing pooler keep these; pretrained weights overwrite the rest.
+  init_hf_weights(hf_tensors());
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> BertEncoderImpl::hf_tensors() const {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
+  HfTensors out;
   auto add_linear = [&](const std::string& name, const torch::nn::Linear& l) {
-    out.emplace_back(name + ".weight", l->weight);
-    out.emplace_back(name + ".bias", l->bias);
+    add_hf_linear(out, name, l);
   };
   auto add_norm = [&](const std::string& name, const torch::nn::LayerNorm& n) {
-    out.emplace_back(name + ".weight", n->weight);
-    out.emplace_back(name + ".bias", n->bias);
+    add_hf_norm(out, name, n);
   };
   out.emplace_back("embeddings.word_embeddings.weight", word_->weight);
   out.emplace_back("embeddings.position_embeddings.weight", position_->weight);

@@ -14,6 +14,7 @@
 
 #include "cached_attention.h"
 #include "hf_config.h"
+#include "hf_tensors.h"
 #include "weakdistill/core/error.h"
 
 namespace weakdistill::student_internal {
@@ -258,29 +259,18 @@ Seq2SeqModelImpl::Seq2SeqModelImpl(const Seq2SeqConfig& config) : config_(config
   activation_dropout_ =
       register_module("activation_dropout", torch::nn::Dropout(c.activation_dropout));
 
-  torch::NoGradGuard no_grad;
-  for (auto& [name, t] : hf_tensors()) {
-    const bool norm_weight = name.find("norm") != std::string::npos && name.ends_with(".weight");
-    if (name == "final_logits_bias") continue;
-    if (norm_weight) {
-      t.fill_(1);
-    } else if (name.ends_with(".bias")) {
-      t.zero_();
-    } else {
-      t.normal_(0, 0.02);
-    }
-  }
+  HfTensors init = hf_tensors();
+  std::erase_if(init, [](const auto& named) { return named.first == "final_logits_bias"; });
+  init_hf_weights(init);
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> Seq2SeqModelImpl::hf_tensors() const {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
+  HfTensors out;
   auto add_linear = [&](const std::string& name, const torch::nn::Linear& l) {
-    out.emplace_back(name + ".weight", l->weight);
-    out.emplace_back(name + ".bias", l->bias);
+    add_hf_linear(out, name, l);
   };
   auto add_norm = [&](const std::string& name, const torch::nn::LayerNorm& n) {
-    out.emplace_back(name + ".weight", n->weight);
-    out.emplace_back(name + ".bias", n->bias);
+    add_hf_norm(out, name, n);
   };
   auto add_attention = [&](const std::string& name, const Attention& a) {
     add_linear(name + ".q_proj", a.q);
