@@ -49,6 +49,7 @@
 #include "bert.h"
 #include "bert_finetune.h"
 #include "seq2seq.h"
+#include "seq2seq_load.h"
 #include "seq2seq_decode.h"
 #include "torch_util.h"
 #include "weakdistill/core/progress.h"

@@ -9,6 +9,7 @@
 #include "kinds_internal.h"
 #include "seq2seq.h"
 #include "seq2seq_decode.h"
+#include "seq2seq_load.h"
 #include "support/bert_model.h"
 #include "support/temp_dir.h"
 #include "weakdistill/core/error.h"

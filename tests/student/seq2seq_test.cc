@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "seq2seq_decode.h"
+#include "seq2seq_load.h"
 #include "support/bert_model.h"
 #include "support/temp_dir.h"
 #include "weakdistill/core/error.h"

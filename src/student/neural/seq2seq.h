@@ -1,5 +1,5 @@
-// A pretrained encoder-decoder in libtorch that reads Hugging Face folders
-// (config.json, vocab.txt, model.safetensors): BART (BartForConditionalGeneration,
+// A pretrained encoder-decoder in libtorch for Hugging Face folders (read by seq2seq_load.h:
+// config.json, vocab.txt, model.safetensors): BART (BartForConditionalGeneration,
 // e.g. fnlp/bart-base-chinese) and Pegasus (PegasusForConditionalGeneration), one
 // implementation driven by config.json. Private to src/student/ (the seq2seq student).
 //
@@ -26,8 +26,6 @@
 #include <string>
 #include <vector>
 
-#include "weakdistill/core/safetensors.h"
-#include "weakdistill/text/bert_tokenizer.h"
 
 namespace weakdistill::student_internal {
 
@@ -54,12 +52,6 @@ struct Seq2SeqConfig {
   bool bart() const { return model_type == "bart"; }
   bool pre_layer_norm() const { return normalize_before || !bart(); }
 };
-
-// Reads a Hugging Face config.json. Throws InputError naming the file and the key: missing or of
-// the wrong type, sizes that do not fit, an activation other than the ones above, and any
-// model_type other than bart and pegasus (the message names the ones that are not supported:
-// t5/mt5 (relative positions), mbart (its own tokenizer), led, prophetnet, marian, ...).
-Seq2SeqConfig read_seq2seq_config(const std::string& path);
 
 // The decoder's keys and values so far, for decoding one token at a time: self-attention's grow
 // by a position a step (into a buffer with room for more, doubled when full, so a step copies
@@ -167,36 +159,5 @@ class Seq2SeqModelImpl : public torch::nn::Module {
   torch::nn::Dropout dropout_{nullptr}, activation_dropout_{nullptr};
 };
 TORCH_MODULE(Seq2SeqModel);
-
-// What load_seq2seq_weights() found besides the model's own tensors.
-struct Seq2SeqLoadReport {
-  std::string prefix;                // "model." or ""
-  std::vector<std::string> ignored;  // tensors the model does not use (copies of shared, ...)
-  bool final_logits_bias = true;     // false: absent, taken as 0
-};
-
-// Copies the weights of `file` into `model`, converting F16/BF16/F64 to float32. Accepts the
-// copies of the shared embedding some checkpoints keep (encoder/decoder.embed_tokens, a tied
-// lm_head.weight; they must equal shared's shape), a missing final_logits_bias (zero) and, for
-// Pegasus, stored sinusoid tables (loaded over the computed ones, as transformers does). Throws
-// InputError naming the file and listing the tensors missing, unexpected, or of another shape (with
-// both shapes).
-Seq2SeqLoadReport load_seq2seq_weights(Seq2SeqModelImpl& model, const SafetensorsFile& file);
-
-// A pretrained folder, read: config, tokenizer (vocab.txt; a folder with only a sentencepiece
-// model is refused, saying so) and the model with the folder's weights (random ones when
-// `weights` is false: a saved student loads its weights.pt afterwards).
-struct PretrainedSeq2Seq {
-  std::string dir;
-  Seq2SeqConfig config;
-  std::shared_ptr<BertTokenizer> tokenizer;
-  Seq2SeqModel model{nullptr};
-  Seq2SeqLoadReport report;
-};
-PretrainedSeq2Seq load_pretrained_seq2seq(const std::string& dir, bool weights = true);
-
-// Copies config.json, vocab.txt, tokenizer_config.json (when present) and generation_config.json
-// (when present) to `to_dir`.
-void copy_seq2seq_files(const std::string& from_dir, const std::string& to_dir);
 
 }  // namespace weakdistill::student_internal

@@ -20,6 +20,7 @@
 #include "neural_kinds.h"
 #include "seq2seq.h"
 #include "seq2seq_decode.h"
+#include "seq2seq_load.h"
 #include "torch_util.h"
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/progress.h"
