@@ -1,8 +1,7 @@
 #include "weakdistill/student/student.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -183,9 +182,10 @@ void save_student(const Student& student, const std::string& dir) {
 }
 
 void Student::export_files(std::string_view format, const std::string&) const {
-  throw UsageError("export: a " + std::string(kind()) + " student has no " + std::string(format) +
-                   " form (it exists only as weakdistill's model folder, read by `predict`, " +
-                   "`serve` and the C++ library); kinds with one: fasttext, bert-cls, bert-ner");
+  throw UsageError(
+      "export: a " + std::string(kind()) + " student has no " + std::string(format) +
+      " form (it exists only as weakdistill's model folder, read by `predict`, " +
+      "`serve` and the C++ library); kinds with one: fasttext, bert-cls, bert-ner, seq2seq");
 }
 
 std::unique_ptr<Student> load_student(const std::string& dir, std::string_view expect_kind,
@@ -206,8 +206,8 @@ std::unique_ptr<Student> load_student(const std::string& dir, std::string_view e
   const int version = m["format_version"].get<int>();
   if (version != kModelFormatVersion) {
     throw InputError(dir + ": model format version " + std::to_string(version) +
-                     ", but this weakdistill reads version " +
-                     std::to_string(kModelFormatVersion) + "; retrain the model with this version");
+                     ", but this weakdistill reads version " + std::to_string(kModelFormatVersion) +
+                     "; retrain the model with this version");
   }
   if (!m.contains("kind") || !m["kind"].is_string() || !m.contains("task") ||
       !m["task"].is_string()) {
@@ -221,7 +221,8 @@ std::unique_ptr<Student> load_student(const std::string& dir, std::string_view e
     throw InputError(manifest_path.string() + ": " + e.what());
   }
   if (!expect_kind.empty() && kind != expect_kind) {
-    throw InputError(dir + ": holds a '" + kind + "' student, not '" + std::string(expect_kind) + "'");
+    throw InputError(dir + ": holds a '" + kind + "' student, not '" + std::string(expect_kind) +
+                     "'");
   }
   if (expect_task && task != *expect_task) {
     throw InputError(dir + ": holds a " + std::string(task_name(task)) + " model, not " +

@@ -6,12 +6,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "support/run.h"
 #include "support/seq2seq_model.h"
 #include "support/temp_dir.h"
+#include "weakdistill/text/bert_tokenizer.h"
 
 namespace weakdistill {
 namespace {
@@ -103,6 +106,102 @@ TEST_F(Seq2SeqCli, TrainPredictEvalAndAKeptCheckpoint) {
   const double untrained = rouge_l(dir_.file("kept.jsonl"));
   EXPECT_GT(learned, 0.8) << "untrained: " << untrained;
   EXPECT_LT(untrained, 0.5);
+}
+
+// `export --format hf` writes what transformers' BartForConditionalGeneration reads. The check is
+// independent of our loader: seq2seq_reference.py (written from transformers' equations) decodes
+// the exported folder with the settings of its generation_config.json, and its summaries must be
+// `predict`'s, which came from the student's own folder. Then the folder, used as it is
+// (fine_tune=false), predicts the same again.
+TEST_F(Seq2SeqCli, ExportIsAFolderTransformersDecodesAsPredictDoes) {
+  const auto t = run_cli("train --task summarization --student seq2seq --train " +
+                         shell_quote(dir_.file("train.jsonl")) + " --out " +
+                         shell_quote(dir_.file("model")) + " --set path=" + shell_quote(model_) +
+                         " --set epochs=10 --set lr=0.003 --set beam=2 --set max_length=8"
+                         " --set no_repeat_ngram=3 --set threads=1");
+  ASSERT_EQ(t.code, 0) << t.err;
+  const auto p = run_cli("predict --model " + shell_quote(dir_.file("model")) + " --input " +
+                         shell_quote(dir_.file("test.jsonl")) + " --output " +
+                         shell_quote(dir_.file("pred.jsonl")));
+  ASSERT_EQ(p.code, 0) << p.err;
+  const auto e = run_cli("export " + shell_quote(dir_.file("model")) + " --format hf " +
+                         shell_quote(dir_.file("hf")));
+  ASSERT_EQ(e.code, 0) << e.err;
+  for (const char* f : {"config.json", "model.safetensors", "generation_config.json", "vocab.txt",
+                        "tokenizer_config.json", "special_tokens_map.json", "README.md"}) {
+    EXPECT_TRUE(fs::exists(dir_.file("hf/") + f)) << f;
+  }
+  std::ifstream config_in(dir_.file("hf/config.json"));
+  EXPECT_EQ(nlohmann::json::parse(config_in).at("architectures"),
+            nlohmann::json::array({"BartForConditionalGeneration"}));
+  std::ifstream generation_in(dir_.file("hf/generation_config.json"));
+  const nlohmann::json g = nlohmann::json::parse(generation_in);
+  EXPECT_EQ(g.at("num_beams"), 2);
+  EXPECT_EQ(g.at("max_new_tokens"), 8 + 1 + 1);  // max_length, the bos BART generates, eos
+  EXPECT_EQ(g.at("no_repeat_ngram_size"), 3);
+
+  // The sources framed as the README says: [CLS] text [SEP], padded.
+  const BertTokenizer tok = BertTokenizer::from_folder(dir_.file("hf"));
+  std::vector<std::string> texts, predicted;
+  {
+    std::ifstream in(dir_.file("test.jsonl"));
+    for (std::string line; std::getline(in, line);) {
+      texts.push_back(nlohmann::json::parse(line).at("text"));
+    }
+    std::ifstream pred(dir_.file("pred.jsonl"));
+    for (std::string line; std::getline(pred, line);) {
+      predicted.push_back(nlohmann::json::parse(line).at("summary"));
+    }
+  }
+  std::vector<std::vector<std::int64_t>> ids, mask;
+  std::size_t width = 0;
+  for (const std::string& text : texts) {
+    ids.push_back(tok.encode_ids(text, 64));
+    width = std::max(width, ids.back().size());
+  }
+  for (auto& row : ids) {
+    mask.emplace_back(width, 0);
+    std::fill(mask.back().begin(), mask.back().begin() + static_cast<std::ptrdiff_t>(row.size()),
+              1);
+    row.resize(width, 0);
+  }
+  dir_.write("ids.json", nlohmann::json({{"input_ids", ids}, {"attention_mask", mask}}).dump());
+  const testing::ReferenceRun r = testing::run_reference(
+      "seq2seq_reference.py",
+      "generate " + shell_quote(dir_.file("hf")) + " --ids " + shell_quote(dir_.file("ids.json")) +
+          " --max-new-tokens " + g.at("max_new_tokens").dump() + " --min-new-tokens " +
+          g.at("min_new_tokens").dump() + " --no-repeat-ngram " +
+          g.at("no_repeat_ngram_size").dump() + " --beam " + g.at("num_beams").dump() +
+          " --length-penalty " + g.at("length_penalty").dump() + " --out " +
+          shell_quote(dir_.file("gen.json")));
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream gen_in(dir_.file("gen.json"));
+  const nlohmann::json gen = nlohmann::json::parse(gen_in);
+  ASSERT_EQ(gen.size(), predicted.size());
+  for (std::size_t i = 0; i < gen.size(); ++i) {
+    EXPECT_EQ(tok.decode(gen[i].at("tokens").get<std::vector<std::int64_t>>()), predicted[i])
+        << "row " << i;
+  }
+
+  // The exported folder as a student, as it is.
+  const auto k =
+      run_cli("train --task summarization --student seq2seq --train " +
+              shell_quote(dir_.file("train.jsonl")) + " --out " + shell_quote(dir_.file("kept")) +
+              " --set path=" + shell_quote(dir_.file("hf")) +
+              " --set fine_tune=false --set beam=2 --set max_length=8"
+              " --set no_repeat_ngram=3");
+  ASSERT_EQ(k.code, 0) << k.err;
+  const auto kp = run_cli("predict --model " + shell_quote(dir_.file("kept")) + " --input " +
+                          shell_quote(dir_.file("test.jsonl")) + " --output " +
+                          shell_quote(dir_.file("kept.jsonl")));
+  ASSERT_EQ(kp.code, 0) << kp.err;
+  std::ifstream a(dir_.file("pred.jsonl")), b(dir_.file("kept.jsonl"));
+  for (std::string x, y; std::getline(a, x) && std::getline(b, y);) {
+    const nlohmann::json jx = nlohmann::json::parse(x), jy = nlohmann::json::parse(y);
+    EXPECT_EQ(jx.at("summary"), jy.at("summary"));
+    EXPECT_NEAR(jx.at("scores").at("log_prob").get<double>(),
+                jy.at("scores").at("log_prob").get<double>(), 1e-5);
+  }
 }
 
 TEST_F(Seq2SeqCli, TheLoopRunsWithASeq2seqStudent) {

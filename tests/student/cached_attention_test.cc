@@ -23,8 +23,8 @@ torch::Tensor reference(const torch::Tensor& q, const torch::Tensor& k, const to
   const torch::Tensor vd = v.narrow(2, 0, length).to(torch::kFloat64).repeat_interleave(group, 0);
   torch::Tensor scores = torch::matmul(q.to(torch::kFloat64).unsqueeze(2), kd.transpose(2, 3));
   if (mask.defined()) {
-    scores = scores + mask.to(torch::kFloat64).repeat_interleave(group, 0).view(
-                          {q.size(0), 1, 1, length});
+    scores = scores +
+             mask.to(torch::kFloat64).repeat_interleave(group, 0).view({q.size(0), 1, 1, length});
   }
   return torch::matmul(torch::softmax(scores, -1), vd).view({q.size(0), -1});
 }
@@ -67,12 +67,12 @@ TEST_P(CachedAttention, EqualsThePlainFormulaInFloat64) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, CachedAttention,
-    ::testing::Values(Shape{1, 1, 1, 1, 1, 1, false},     // one position: the value itself
-                      Shape{3, 1, 4, 8, 16, 16, false},    // a full cache
-                      Shape{3, 1, 4, 8, 32, 17, false},    // read short of capacity
-                      Shape{5, 1, 8, 64, 40, 37, true},    // a BART-sized head, padding masked
-                      Shape{4, 3, 2, 12, 20, 9, true},     // beams sharing a source
-                      Shape{2, 4, 3, 5, 7, 7, true},       // head size below the lane width
+    ::testing::Values(Shape{1, 1, 1, 1, 1, 1, false},       // one position: the value itself
+                      Shape{3, 1, 4, 8, 16, 16, false},     // a full cache
+                      Shape{3, 1, 4, 8, 32, 17, false},     // read short of capacity
+                      Shape{5, 1, 8, 64, 40, 37, true},     // a BART-sized head, padding masked
+                      Shape{4, 3, 2, 12, 20, 9, true},      // beams sharing a source
+                      Shape{2, 4, 3, 5, 7, 7, true},        // head size below the lane width
                       Shape{6, 2, 12, 13, 30, 25, false}),  // and not a multiple of it
     [](const ::testing::TestParamInfo<Shape>& info) {
       const Shape& s = info.param;
@@ -96,8 +96,8 @@ TEST(CachedAttention, ReadsStridedCaches) {
                 .max()
                 .item<double>(),
             1e-5);
-  EXPECT_TRUE(torch::allclose(ours, cached_attention(q, k.contiguous(), v.contiguous(),
-                                                     torch::Tensor(), 11)));
+  EXPECT_TRUE(torch::allclose(
+      ours, cached_attention(q, k.contiguous(), v.contiguous(), torch::Tensor(), 11)));
 }
 
 TEST(CachedAttention, RefusesWhatItCannotRead) {

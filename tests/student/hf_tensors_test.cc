@@ -11,10 +11,10 @@ namespace {
 using student_internal::HfTensors;
 
 TEST(HfTensors, KnowsEveryLayerNormSpelling) {
-  for (const char* name : {"embeddings.LayerNorm.weight", "encoder.layer.0.output.LayerNorm.bias",
-                           "encoder.layernorm_embedding.weight",
-                           "decoder.layers.1.encoder_attn_layer_norm.weight",
-                           "encoder.layer_norm.weight"}) {
+  for (const char* name :
+       {"embeddings.LayerNorm.weight", "encoder.layer.0.output.LayerNorm.bias",
+        "encoder.layernorm_embedding.weight", "decoder.layers.1.encoder_attn_layer_norm.weight",
+        "encoder.layer_norm.weight"}) {
     EXPECT_TRUE(student_internal::is_hf_layer_norm(name)) << name;
   }
   for (const char* name : {"encoder.layers.0.fc1.weight", "shared.weight",

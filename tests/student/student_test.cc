@@ -95,7 +95,10 @@ TEST_F(PredictInBatches, QuickScoringWritesNoProgress) {
     GTEST_SKIP() << "the call took 10 s or more: a progress line was due";
   }
   testing::internal::CaptureStderr();
-  { Progress plain("round 1 dev", 5, "samples"); plain.advance(5); }
+  {
+    Progress plain("round 1 dev", 5, "samples");
+    plain.advance(5);
+  }
   const std::string loud = testing::internal::GetCapturedStderr();
   EXPECT_EQ(quiet, "");
   EXPECT_NE(loud.find("round 1 dev: 5/5 samples"), std::string::npos) << loud;

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "hf_tensors.h"
 #include "weakdistill/core/atomic_file.h"
 #include "weakdistill/core/error.h"
 #include "weakdistill/core/safetensors.h"
@@ -19,15 +20,6 @@ nlohmann::ordered_json read_json_object(const std::string& path) {
   nlohmann::ordered_json j = nlohmann::ordered_json::parse(in, nullptr, false);
   if (j.is_discarded() || !j.is_object()) throw InputError(path + ": not a JSON object");
   return j;
-}
-
-SafetensorsWriteTensor write_tensor(const std::string& name, const torch::Tensor& t) {
-  const torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
-  SafetensorsWriteTensor w;
-  w.name = name;
-  w.shape = c.sizes().vec();
-  w.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-  return w;
 }
 
 }  // namespace
@@ -63,11 +55,12 @@ void write_bert_export(const BertEncoderImpl& encoder, const BertFolder& folder,
   // transformers' token classifiers are built without a pooler, so theirs would be unused.
   const bool pooler = what.head == "ForSequenceClassification";
   for (const auto& [name, t] : encoder.hf_tensors()) {
-    if (pooler || !name.starts_with("pooler.")) tensors.push_back(write_tensor(prefix + name, t));
+    if (pooler || !name.starts_with("pooler."))
+      tensors.push_back(to_write_tensor(prefix + name, t));
   }
-  tensors.push_back(write_tensor("classifier.weight", what.classifier_weight));
-  tensors.push_back(write_tensor("classifier.bias", what.classifier_bias));
-  for (const auto& [name, t] : what.extra) tensors.push_back(write_tensor(name, t));
+  tensors.push_back(to_write_tensor("classifier.weight", what.classifier_weight));
+  tensors.push_back(to_write_tensor("classifier.bias", what.classifier_bias));
+  for (const auto& [name, t] : what.extra) tensors.push_back(to_write_tensor(name, t));
   write_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
 
   fs::copy_file(folder.vocab_path, dir + "/vocab.txt");

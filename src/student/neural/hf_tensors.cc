@@ -12,6 +12,15 @@ void add_hf_norm(HfTensors& out, const std::string& name, const torch::nn::Layer
   out.emplace_back(name + ".bias", n->bias);
 }
 
+SafetensorsWriteTensor to_write_tensor(const std::string& name, const torch::Tensor& t) {
+  const torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+  SafetensorsWriteTensor w;
+  w.name = name;
+  w.shape = c.sizes().vec();
+  w.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  return w;
+}
+
 bool is_hf_layer_norm(const std::string& name) {
   for (const char* norm : {"LayerNorm", "layer_norm", "layernorm"}) {
     if (name.find(norm) != std::string::npos) return true;

@@ -62,7 +62,8 @@ torch::Tensor select_positions(const torch::Tensor& buffer, const torch::Tensor&
   const float* in = buffer.data_ptr<float>();
   float* to = out.data_ptr<float>();
   for (std::int64_t r = 0; r < index.size(0); ++r) {
-    if (from[r] < 0 || from[r] >= buffer.size(0)) throw std::out_of_range("select: row out of range");
+    if (from[r] < 0 || from[r] >= buffer.size(0))
+      throw std::out_of_range("select: row out of range");
     std::memcpy(to + r * row, in + from[r] * row, static_cast<std::size_t>(block) * sizeof(float));
   }
   return out;
@@ -70,9 +71,7 @@ torch::Tensor select_positions(const torch::Tensor& buffer, const torch::Tensor&
 
 }  // namespace
 
-void DecoderCache::select(const torch::Tensor& rows) {
-  select_grouped(rows, rows);
-}
+void DecoderCache::select(const torch::Tensor& rows) { select_grouped(rows, rows); }
 
 void DecoderCache::select_grouped(const torch::Tensor& rows, const torch::Tensor& sources) {
   for (auto* list : {&self_k, &self_v}) {
@@ -362,12 +361,11 @@ torch::Tensor Seq2SeqModelImpl::decoder_step_layer(std::size_t i, torch::Tensor 
         append_position(cache.self_v[i], apply_linear(l.self_attn.v, h), cache.length, heads);
         // One query over every position so far: no causal mask is needed.
         return attend_cached(l.self_attn, h, cache.self_k[i].transpose(1, 2),
-                             cache.self_v[i].transpose(1, 2), torch::Tensor(), cache.length + 1,
-                             1);
+                             cache.self_v[i].transpose(1, 2), torch::Tensor(), cache.length + 1, 1);
       },
       [&](const torch::Tensor& h) {
-        return attend_cached(l.cross_attn, h, cache.cross_k[i], cache.cross_v[i],
-                             cache.source_mask, cache.cross_k[i].size(2), cache.group);
+        return attend_cached(l.cross_attn, h, cache.cross_k[i], cache.cross_v[i], cache.source_mask,
+                             cache.cross_k[i].size(2), cache.group);
       });
 }
 

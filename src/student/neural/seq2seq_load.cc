@@ -7,6 +7,8 @@
 #include <set>
 
 #include "hf_config.h"
+#include "hf_tensors.h"
+#include "weakdistill/core/atomic_file.h"
 #include "weakdistill/core/error.h"
 
 namespace weakdistill::student_internal {
@@ -266,6 +268,58 @@ PretrainedSeq2Seq load_pretrained_seq2seq(const std::string& dir, bool weights) 
     p.report = load_seq2seq_weights(*p.model, SafetensorsFile(file.string()));
   }
   return p;
+}
+
+void write_seq2seq_folder(const Seq2SeqModelImpl& model, const std::string& from_dir,
+                          const nlohmann::json& generation, const std::string& readme,
+                          const std::string& dir) {
+  const Seq2SeqConfig& c = model.config();
+  const std::string config_path = (fs::path(from_dir) / "config.json").string();
+  nlohmann::json config = read_hf_config_json(config_path, kFolderHint);
+  config["architectures"] = {c.bart() ? "BartForConditionalGeneration"
+                                      : "PegasusForConditionalGeneration"};
+  config["torch_dtype"] = "float32";
+  write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
+
+  std::vector<SafetensorsWriteTensor> tensors;
+  for (const auto& [name, t] : model.hf_tensors()) {
+    const bool top_level = name == "final_logits_bias" || name == "lm_head.weight";
+    tensors.push_back(to_write_tensor((top_level ? "" : "model.") + name, t));
+  }
+  write_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
+
+  // generate() reads its defaults here: the token ids of config.json, then the student's decoding.
+  nlohmann::json g = nlohmann::json::object();
+  const fs::path from_generation = fs::path(from_dir) / "generation_config.json";
+  std::error_code ec;
+  if (fs::is_regular_file(from_generation, ec)) {
+    g = read_hf_config_json(from_generation.string(), kFolderHint);
+  }
+  auto id = [](std::int64_t v) { return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v); };
+  g["bos_token_id"] = id(c.bos_token_id);
+  g["eos_token_id"] = c.eos_token_id;
+  g["pad_token_id"] = c.pad_token_id;
+  g["decoder_start_token_id"] = c.decoder_start_token_id;
+  g["forced_bos_token_id"] = id(c.forced_bos_token_id);
+  g["forced_eos_token_id"] = id(c.forced_eos_token_id);
+  for (const auto& [k, v] : generation.items()) g[k] = v;
+  write_file_atomically(dir + "/generation_config.json", g.dump(2) + "\n");
+
+  fs::copy_file(fs::path(from_dir) / "vocab.txt", fs::path(dir) / "vocab.txt");
+  const fs::path from_tokenizer = fs::path(from_dir) / "tokenizer_config.json";
+  nlohmann::json tok = fs::is_regular_file(from_tokenizer, ec)
+                           ? read_hf_config_json(from_tokenizer.string(), kFolderHint)
+                           : nlohmann::json::object();
+  tok["tokenizer_class"] = "BertTokenizer";
+  const nlohmann::json specials = {{"unk_token", "[UNK]"},
+                                   {"sep_token", "[SEP]"},
+                                   {"pad_token", "[PAD]"},
+                                   {"cls_token", "[CLS]"},
+                                   {"mask_token", "[MASK]"}};
+  for (const auto& [k, v] : specials.items()) tok[k] = v;
+  write_file_atomically(dir + "/tokenizer_config.json", tok.dump(2) + "\n");
+  write_file_atomically(dir + "/special_tokens_map.json", specials.dump(2) + "\n");
+  write_file_atomically(dir + "/README.md", readme);
 }
 
 void copy_seq2seq_files(const std::string& from_dir, const std::string& to_dir) {

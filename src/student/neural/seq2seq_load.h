@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -49,5 +50,16 @@ PretrainedSeq2Seq load_pretrained_seq2seq(const std::string& dir, bool weights =
 // Copies config.json, vocab.txt, tokenizer_config.json (when present) and generation_config.json
 // (when present) to `to_dir`.
 void copy_seq2seq_files(const std::string& from_dir, const std::string& to_dir);
+
+// Writes `model` into the existing folder `dir` as transformers' save_pretrained would, for
+// BartForConditionalGeneration / PegasusForConditionalGeneration.from_pretrained:
+// model.safetensors (float32, Hugging Face's names under "model.", final_logits_bias, and
+// lm_head.weight when untied; tied copies of shared are left out, as save_pretrained does),
+// config.json (`from_dir`'s, with architectures and torch_dtype set), vocab.txt and
+// tokenizer_config.json / special_tokens_map.json for BertTokenizer, generation_config.json
+// (`from_dir`'s token ids with `generation`'s keys set over them) and README.md (`readme`).
+void write_seq2seq_folder(const Seq2SeqModelImpl& model, const std::string& from_dir,
+                          const nlohmann::json& generation, const std::string& readme,
+                          const std::string& dir);
 
 }  // namespace weakdistill::student_internal

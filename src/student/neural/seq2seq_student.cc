@@ -77,6 +77,41 @@ struct Seq2SeqOptions {
   int predict_batch = 16;
 };
 
+constexpr const char* kExportReadme = R"(# A seq2seq student exported by weakdistill
+
+A Hugging Face transformers `{0}ForConditionalGeneration` with its BERT `vocab.txt`:
+the fine-tuned weights in float32 (`model.safetensors`), and in `generation_config.json` the
+decoding weakdistill's `predict` uses (beam, length penalty, n-gram ban, minimum and maximum
+length; `max_new_tokens` counts the end token, so it is the student's `max_length` + 1).
+
+    from transformers import BertTokenizer, {0}ForConditionalGeneration
+    tok = BertTokenizer.from_pretrained("THIS_FOLDER")
+    model = {0}ForConditionalGeneration.from_pretrained("THIS_FOLDER").eval()
+{2}
+    summary = tok.decode(out[0], skip_special_tokens=True).replace(" ", "")
+
+Sources were cut to {1} tokens, the framing tokens included. weakdistill's tests decode this
+folder with a reader written from transformers' equations and get the summaries `predict`
+gives. Beam search may end differently in rare cases: weakdistill stops an item only when no
+live beam can still beat its best finished one, transformers' `early_stopping=False` by a
+bound taken at the current length.
+
+The folder is also a pretrained starting point for weakdistill (`student.path`), and with
+`--set fine_tune=false` a student as it is.
+)";
+
+constexpr const char* kBartFraming =
+    R"(    # [CLS] text [SEP], as weakdistill frames a source; no token_type_ids for BART
+    batch = tok(["..."], truncation=True, max_length={0}, return_tensors="pt",
+                return_token_type_ids=False)
+    out = model.generate(**batch))";
+
+constexpr const char* kEosOnlyFraming =
+    R"(    # text [SEP] (no [CLS]), as weakdistill frames a source for this model
+    import torch
+    ids = tok("...", add_special_tokens=False, truncation=True, max_length={0})["input_ids"]
+    out = model.generate(torch.tensor([ids + [tok.sep_token_id]])))";
+
 class Seq2SeqStudent : public Student {
  public:
   explicit Seq2SeqStudent(const nlohmann::json& options) {
@@ -236,6 +271,26 @@ class Seq2SeqStudent : public Student {
     if (!net_) throw std::logic_error("seq2seq: save before train() or load");
     student_internal::copy_seq2seq_files(source_dir_, dir);
     student_internal::save_module(*net_, dir + "/weights.pt");
+  }
+
+  void export_files(std::string_view format, const std::string& dir) const override {
+    if (format != "hf") Student::export_files(format, dir);
+    if (!net_) throw std::logic_error("seq2seq: export before train() or load");
+    const Seq2SeqConfig& c = net_->config();
+    const student_internal::GenerateOptions g = generate_options(c);
+    const nlohmann::json generation = {{"do_sample", false},
+                                       {"num_beams", g.beam},
+                                       {"max_new_tokens", g.max_new_tokens},
+                                       {"min_new_tokens", g.min_new_tokens},
+                                       {"length_penalty", g.length_penalty},
+                                       {"no_repeat_ngram_size", g.no_repeat_ngram}};
+    const auto source_limit =
+        std::min<std::int64_t>(options_.max_source_length, c.max_position_embeddings);
+    const std::string framing = bart_bos(c) ? fmt::format(kBartFraming, source_limit)
+                                            : fmt::format(kEosOnlyFraming, source_limit - 1);
+    const std::string readme =
+        fmt::format(kExportReadme, c.bart() ? "Bart" : "Pegasus", source_limit, framing);
+    student_internal::write_seq2seq_folder(*net_, source_dir_, generation, readme, dir);
   }
 
   void load_files(const std::string& dir) override {
