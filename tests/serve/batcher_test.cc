@@ -9,30 +9,12 @@
 #include <mutex>
 #include <thread>
 
+#include "support/recording_student.h"
+
 namespace weakdistill::serve {
 namespace {
 
-class Recorder : public Student {
- public:
-  Task task() const override { return Task::kClassification; }
-  std::string_view kind() const override { return "recorder"; }
-  void train(const std::vector<Sample>&, const std::vector<Sample>&) override {}
-  std::vector<Prediction> predict(const std::vector<Sample>& inputs) override {
-    std::lock_guard lock(mutex);
-    calls.push_back(inputs.size());
-    for (const Sample& s : inputs) {
-      if (s.text == "fail") throw std::runtime_error("the model failed");
-    }
-    std::vector<Prediction> out(inputs.size());
-    for (std::size_t i = 0; i < inputs.size(); ++i) out[i].label = "label of " + inputs[i].text;
-    return out;
-  }
-  nlohmann::json options() const override { return nlohmann::json::object(); }
-  void save_files(const std::string&) const override {}
-  void load_files(const std::string&) override {}
-  std::mutex mutex;
-  std::vector<std::size_t> calls;
-};
+using Recorder = testing::RecordingStudent;
 
 std::vector<Sample> texts(std::initializer_list<const char*> t) {
   std::vector<Sample> out;

@@ -9,29 +9,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "support/recording_student.h"
 #include "weakdistill/core/progress.h"
 
 namespace weakdistill {
 namespace {
 
-class Recorder : public Student {
- public:
-  Task task() const override { return Task::kClassification; }
-  std::string_view kind() const override { return "recorder"; }
-  void train(const std::vector<Sample>&, const std::vector<Sample>&) override {}
-  std::vector<Prediction> predict(const std::vector<Sample>& inputs) override {
-    calls.push_back(inputs.size());
-    std::vector<Prediction> out(inputs.size());
-    for (std::size_t i = 0; i < inputs.size(); ++i) out[i].label = "label of " + inputs[i].text;
-    if (drop_one && !out.empty()) out.pop_back();
-    return out;
-  }
-  nlohmann::json options() const override { return nlohmann::json::object(); }
-  void save_files(const std::string&) const override {}
-  void load_files(const std::string&) override {}
-  std::vector<std::size_t> calls;
-  bool drop_one = false;
-};
+using Recorder = testing::RecordingStudent;
 
 std::vector<Sample> numbered(std::size_t n) {
   std::vector<Sample> out(n);
@@ -88,18 +72,18 @@ TEST_F(PredictInBatches, QuickScoringWritesNoProgress) {
   // quiet_when_quick() writes its final line.
   Recorder r;
   const auto start = std::chrono::steady_clock::now();
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   predict_in_batches(r, numbered(5), "round 1 dev", 2);
-  const std::string quiet = testing::internal::GetCapturedStderr();
+  const std::string quiet = ::testing::internal::GetCapturedStderr();
   if (std::chrono::steady_clock::now() - start >= std::chrono::seconds(10)) {
     GTEST_SKIP() << "the call took 10 s or more: a progress line was due";
   }
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   {
     Progress plain("round 1 dev", 5, "samples");
     plain.advance(5);
   }
-  const std::string loud = testing::internal::GetCapturedStderr();
+  const std::string loud = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(quiet, "");
   EXPECT_NE(loud.find("round 1 dev: 5/5 samples"), std::string::npos) << loud;
 }

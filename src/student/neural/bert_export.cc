@@ -69,7 +69,6 @@ void write_bert_export(const BertEncoderImpl& encoder, const BertFolder& folder,
                                    ? nlohmann::ordered_json::object()
                                    : read_json_object(folder.tokenizer_config_path);
   const BertTokenizerOptions& o = tokenizer.options();
-  tok["tokenizer_class"] = "BertTokenizer";
   tok["do_lower_case"] = o.lower_case;
   tok["tokenize_chinese_chars"] = o.tokenize_chinese_chars;
   if (o.strip_accents < 0) {
@@ -78,15 +77,20 @@ void write_bert_export(const BertEncoderImpl& encoder, const BertFolder& folder,
     tok["strip_accents"] = o.strip_accents != 0;
   }
   tok["model_max_length"] = what.max_length;
+  write_bert_tokenizer_files(dir, std::move(tok));
+  write_file_atomically(dir + "/README.md", what.readme);
+}
+
+void write_bert_tokenizer_files(const std::string& dir, nlohmann::ordered_json config) {
   const nlohmann::ordered_json specials = {{"unk_token", "[UNK]"},
                                            {"sep_token", "[SEP]"},
                                            {"pad_token", "[PAD]"},
                                            {"cls_token", "[CLS]"},
                                            {"mask_token", "[MASK]"}};
-  for (const auto& [k, v] : specials.items()) tok[k] = v;
-  write_file_atomically(dir + "/tokenizer_config.json", tok.dump(2) + "\n");
+  config["tokenizer_class"] = "BertTokenizer";
+  for (const auto& [k, v] : specials.items()) config[k] = v;
+  write_file_atomically(dir + "/tokenizer_config.json", config.dump(2) + "\n");
   write_file_atomically(dir + "/special_tokens_map.json", specials.dump(2) + "\n");
-  write_file_atomically(dir + "/README.md", what.readme);
 }
 
 }  // namespace weakdistill::student_internal

@@ -38,4 +38,8 @@ void write_bert_export(const BertEncoderImpl& encoder, const BertFolder& folder,
                        const BertTokenizer& tokenizer, const BertExport& what,
                        const std::string& dir);
 
+// Writes tokenizer_config.json (`config`'s keys, with tokenizer_class BertTokenizer and the
+// special tokens set over them) and special_tokens_map.json into `dir`.
+void write_bert_tokenizer_files(const std::string& dir, nlohmann::ordered_json config);
+
 }  // namespace weakdistill::student_internal

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "bert_export.h"
 #include "hf_config.h"
 #include "hf_tensors.h"
 #include "weakdistill/core/atomic_file.h"
@@ -307,18 +308,10 @@ void write_seq2seq_folder(const Seq2SeqModelImpl& model, const std::string& from
 
   fs::copy_file(fs::path(from_dir) / "vocab.txt", fs::path(dir) / "vocab.txt");
   const fs::path from_tokenizer = fs::path(from_dir) / "tokenizer_config.json";
-  nlohmann::json tok = fs::is_regular_file(from_tokenizer, ec)
-                           ? read_hf_config_json(from_tokenizer.string(), kFolderHint)
-                           : nlohmann::json::object();
-  tok["tokenizer_class"] = "BertTokenizer";
-  const nlohmann::json specials = {{"unk_token", "[UNK]"},
-                                   {"sep_token", "[SEP]"},
-                                   {"pad_token", "[PAD]"},
-                                   {"cls_token", "[CLS]"},
-                                   {"mask_token", "[MASK]"}};
-  for (const auto& [k, v] : specials.items()) tok[k] = v;
-  write_file_atomically(dir + "/tokenizer_config.json", tok.dump(2) + "\n");
-  write_file_atomically(dir + "/special_tokens_map.json", specials.dump(2) + "\n");
+  write_bert_tokenizer_files(
+      dir, fs::is_regular_file(from_tokenizer, ec)
+               ? nlohmann::ordered_json(read_hf_config_json(from_tokenizer.string(), kFolderHint))
+               : nlohmann::ordered_json::object());
   write_file_atomically(dir + "/README.md", readme);
 }
 
