@@ -82,12 +82,10 @@ BertOptimizer::BertOptimizer(const BertEncoderImpl& encoder,
   for (const auto& [name, t] : encoder.hf_tensors())
     (undecayed(name) ? enc_plain : enc_decay).push_back(t);
   const double head_lr = o.head_lr > 0 ? o.head_lr : o.lr;
-  std::vector<torch::optim::OptimizerParamGroup> groups;
+  std::vector<FusedAdamW::Group> groups;
   auto add = [&](const std::vector<torch::Tensor>& params, double lr, double decay) {
     if (params.empty()) return;
-    auto options = std::make_unique<torch::optim::AdamWOptions>(lr);
-    options->weight_decay(decay).eps(1e-8).betas({0.9, 0.999});
-    groups.emplace_back(params, std::move(options));
+    groups.push_back({params, decay});
     base_lr_.push_back(lr);
     all_.insert(all_.end(), params.begin(), params.end());
   };
@@ -95,7 +93,7 @@ BertOptimizer::BertOptimizer(const BertEncoderImpl& encoder,
   add(enc_plain, o.lr, 0);
   add(head_weights, head_lr, o.weight_decay);
   add(head_biases, head_lr, 0);
-  adam_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr));
+  adam_ = FusedAdamW(std::move(groups), 0.9, 0.999, 1e-8);
 }
 
 BertOptimizer::BertOptimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named,
@@ -107,16 +105,14 @@ BertOptimizer::BertOptimizer(const std::vector<std::pair<std::string, torch::Ten
   for (const auto& [name, t] : named) {
     if (t.requires_grad()) (undecayed(name) ? plain : decay).push_back(t);
   }
-  std::vector<torch::optim::OptimizerParamGroup> groups;
+  std::vector<FusedAdamW::Group> groups;
   for (const auto* params : {&decay, &plain}) {
     if (params->empty()) continue;
-    auto options = std::make_unique<torch::optim::AdamWOptions>(o.lr);
-    options->weight_decay(params == &decay ? o.weight_decay : 0).eps(1e-8).betas({0.9, 0.999});
-    groups.emplace_back(*params, std::move(options));
+    groups.push_back({*params, params == &decay ? o.weight_decay : 0});
     base_lr_.push_back(o.lr);
     all_.insert(all_.end(), params->begin(), params->end());
   }
-  adam_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr));
+  adam_ = FusedAdamW(std::move(groups), 0.9, 0.999, 1e-8);
 }
 
 double BertOptimizer::schedule(std::int64_t step, std::int64_t warmup_steps,
@@ -132,12 +128,10 @@ double BertOptimizer::schedule(std::int64_t step, std::int64_t warmup_steps,
 void BertOptimizer::step() {
   if (clip_ > 0) torch::nn::utils::clip_grad_norm_(all_, clip_);
   const double f = schedule(step_, warmup_steps_, total_steps_);
-  auto& groups = adam_->param_groups();
-  for (std::size_t g = 0; g < groups.size(); ++g) {
-    static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(base_lr_[g] * f);
-  }
-  adam_->step();
-  adam_->zero_grad();
+  std::vector<double> lr(base_lr_.size());
+  for (std::size_t g = 0; g < lr.size(); ++g) lr[g] = base_lr_[g] * f;
+  adam_.step(lr);
+  adam_.zero_grad();
   ++step_;
 }
 

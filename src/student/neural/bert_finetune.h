@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bert.h"
+#include "fused_adamw.h"
 #include "weakdistill/core/options.h"
 #include "weakdistill/student/student.h"
 
@@ -71,15 +72,16 @@ class BertOptimizer {
   // require a gradient (buffers) are left out.
   BertOptimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named,
                 const BertFineTuneOptions& o, std::int64_t total_steps);
-  // Clips the gradients, sets this step's rates, steps and zeroes the gradients.
+  // Clips the gradients, sets this step's rates, steps and sets the gradients to undefined (the
+  // next backward writes them afresh; a parameter that then gets none is not stepped).
   void step();
   // The multiplier of the base rates at update `step` (0-based).
   static double schedule(std::int64_t step, std::int64_t warmup_steps, std::int64_t total_steps);
 
  private:
   std::vector<torch::Tensor> all_;
-  std::vector<double> base_lr_;
-  std::unique_ptr<torch::optim::AdamW> adam_;
+  std::vector<double> base_lr_;  // one a group of adam_
+  FusedAdamW adam_;
   double clip_;
   std::int64_t step_ = 0, warmup_steps_, total_steps_;
 };
