@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: bench/compare_seq2seq.sh [-b BUILD_DIR] [-n TEXTS] [-B DECODE_BATCH] [-T TRAIN_BATCH]
 #                                 [-N MAX_NEW_TOKENS] [-k BEAM] [-j THREADS] [-r REPEAT]
-#                                 [-R ROUNDS] [-m MODES] [-P]
+#                                 [-R ROUNDS] [-m MODES] [-O OPTIMIZER] [-P]
 #
 # The native seq2seq model (src/student/neural/seq2seq.h, seq2seq_decode.h) against Python
 # PyTorch eager (bench/seq2seq_eager.py: transformers' BART structure, generate-style greedy
@@ -19,8 +19,8 @@
 # and REPEAT timed passes over all batches; each side keeps its best pass:
 #   greedy   generated tokens/s (tokens of the returned sequences, eos included)
 #   beam     the same with beam K (length penalty 1, no min length, no n-gram ban)
-#   train    samples/s of forward + label-smoothed (0.1) cross-entropy + backward + AdamW step,
-#            one step a batch, dropout on
+#   train    samples/s of forward + label-smoothed (0.1) cross-entropy + backward + optimizer
+#            step (-O), one step a batch, dropout on
 # Both run with OPENBLAS_NUM_THREADS=THREADS OMP_WAIT_POLICY=PASSIVE. Prints the rates, the
 # ratios (ours / eager), the least CPU time of a pass on each side (user + system of every
 # thread: steadier than wall time when other jobs share the cores), decoder row-steps/s (rows fed through the decoder, summed over steps:
@@ -38,6 +38,11 @@
 #   -r REPEAT          timed passes per round and mode (default: 2)
 #   -R ROUNDS          rounds, alternating the two sides (default: 3)
 #   -m MODES           comma-separated subset of greedy,beam,train (default: all three)
+#   -O OPTIMIZER       train mode's optimizer on both sides: student (default: the seq2seq
+#                      student's BertOptimizer, a fused AdamW, against seq2seq_eager.py's
+#                      TrainerOptimizer, the same recipe in torch: no decay on biases and
+#                      LayerNorms, clipping at 1.0, linear schedule) or adamw (torch AdamW on
+#                      every parameter on both sides, nothing else)
 #   -P                 profile one pass of each side and mode
 #
 # Data: data/sum/train.jsonl (WEAKDISTILL_DATA=DIR to use DIR/sum/).
@@ -54,9 +59,10 @@ threads=$(nproc)
 repeat=2
 rounds=3
 modes=greedy,beam,train
+optimizer=student
 profile=0
-usage() { sed -n '2,43s/^# \{0,1\}//p' "$0"; }
-while getopts "b:n:B:T:N:k:j:r:R:m:Ph" opt; do
+usage() { sed -n '2,48s/^# \{0,1\}//p' "$0"; }
+while getopts "b:n:B:T:N:k:j:r:R:m:O:Ph" opt; do
   case $opt in
     b) build=$OPTARG ;;
     n) n=$OPTARG ;;
@@ -68,6 +74,7 @@ while getopts "b:n:B:T:N:k:j:r:R:m:Ph" opt; do
     r) repeat=$OPTARG ;;
     R) rounds=$OPTARG ;;
     m) modes=$OPTARG ;;
+    O) optimizer=$OPTARG ;;
     P) profile=1 ;;
     h) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -114,7 +121,7 @@ side_args() {  # MODE -> the arguments both programs take for it
   case $1 in
     greedy) echo "$work/decode.jsonl --decode greedy --max-new-tokens $max_new" ;;
     beam) echo "$work/decode.jsonl --decode beam --beam $beam --max-new-tokens $max_new" ;;
-    train) echo "$work/train.jsonl --train" ;;
+    train) echo "$work/train.jsonl --train --optimizer $optimizer" ;;
     *) echo "compare_seq2seq.sh: unknown mode $1" >&2; exit 2 ;;
   esac
 }
@@ -274,8 +281,8 @@ model, cfg = e.load_seq2seq(model_dir)
 if train:
     model.train()
     data = e.read_batches(batches, train=True)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-5,
-                            weight_decay=0.01)
+    recipe = sys.argv[sys.argv.index("--optimizer") + 1]
+    opt = e.make_optimizer(model, recipe, 5e-5, len(data) * 3)
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100, label_smoothing=0.1)
     run = lambda: e.train_steps(model, cfg, data, opt, loss_fn)
 else:

@@ -50,7 +50,9 @@ prints one JSON line: {"tokens_per_s": generated tokens / best pass, "seconds", 
 "torch"}. --out-json FILE writes the decoded ids of the last pass ([{"tokens": [...]}, ...], the
 generated ids through eos, one per input row in file order), for checking against the C++ side.
 
---train: model.train() (dropout 0.1 as config.json says), AdamW (lr 5e-5, weight decay 0.01),
+--train: model.train() (dropout 0.1 as config.json says), --optimizer adamw (default: torch AdamW,
+lr 5e-5, weight decay 0.01 on every parameter) or student (TrainerOptimizer: the student's and
+transformers Trainer's recipe, no decay on biases and LayerNorms, clipping at 1.0, linear schedule),
 teacher forcing (decoder_input_ids = labels shifted right after decoder_start_token_id, -100 ->
 pad, as shift_tokens_right), cross entropy with label_smoothing 0.1 ignoring -100, backward,
 step, zero_grad; one step a batch. Prints {"samples_per_s", "seconds", "samples", "steps",
@@ -686,14 +688,51 @@ def train_steps(model, cfg, batches, optimizer, loss_fn):
     return float(loss)
 
 
+class TrainerOptimizer:
+    """transformers Trainer's recipe, as the seq2seq student trains: AdamW with weight decay 0.01
+    on weights but not on biases and LayerNorms, the global gradient norm clipped to 1.0, and a
+    linear schedule (10% warm-up from 0, then down to 0 at total_steps)."""
+
+    def __init__(self, model, lr, total_steps):
+        decay, plain = [], []
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            norm = any(s in name for s in ("LayerNorm", "layer_norm", "layernorm"))
+            (plain if norm or name.endswith(".bias") else decay).append(p)
+        self.params = decay + plain
+        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                                      {"params": plain, "weight_decay": 0.0}], lr=lr, eps=1e-8)
+        warm = max(1, int(math.ceil(0.1 * total_steps)))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: s / warm if s < warm else max(0.0, (total_steps - s) /
+                                                               max(1, total_steps - warm)))
+
+    def step(self):
+        nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        self.sched.step()
+
+    def zero_grad(self, set_to_none=True):
+        self.opt.zero_grad(set_to_none=set_to_none)
+
+
+def make_optimizer(model, recipe, lr, total_steps):
+    """"adamw": torch AdamW on every parameter (weight decay 0.01), nothing else; "student": the
+    seq2seq student's recipe (TrainerOptimizer)."""
+    if recipe == "student":
+        return TrainerOptimizer(model, lr, total_steps)
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
+                             weight_decay=0.01)
+
+
 def run_train(model_dir, batches_path, threads, lr=5e-5, label_smoothing=0.1, warmup=1,
-              repeat=3):
+              repeat=3, optimizer="adamw"):
     torch.set_num_threads(threads)
     model, cfg = load_seq2seq(model_dir)
     model.train()
     batches = read_batches(batches_path, train=True)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    optimizer = make_optimizer(model, optimizer, lr, len(batches) * (warmup + repeat + 1))
     loss_fn = nn.CrossEntropyLoss(ignore_index=-100, label_smoothing=label_smoothing)
     for _ in range(warmup):
         train_steps(model, cfg, batches, optimizer, loss_fn)
@@ -849,6 +888,7 @@ def main(argv=None):
     ap.add_argument("--train", action="store_true")
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--optimizer", choices=["adamw", "student"], default="adamw")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out-json", default=None)
@@ -862,7 +902,7 @@ def main(argv=None):
         ap.error("give exactly one of --decode greedy|beam and --train")
     if a.train:
         r = run_train(a.model_dir, a.batches, a.threads, a.lr, a.label_smoothing, a.warmup,
-                      a.repeat)
+                      a.repeat, a.optimizer)
     else:
         if a.max_new_tokens is None or a.max_new_tokens < 1:
             ap.error("--decode needs --max-new-tokens N >= 1")
