@@ -10,24 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "float_lanes.h"
+
 namespace weakdistill::student_internal {
 namespace {
-
-// Four float lanes, as GCC and Clang vector extensions: SSE on any x86-64, NEON on arm64, without
-// depending on -O3 or -ffast-math for the compiler to vectorize a float reduction.
-typedef float Lanes __attribute__((vector_size(16)));
 
 float dot(const float* a, const float* b, std::int64_t n) {
   Lanes acc0 = {0, 0, 0, 0}, acc1 = {0, 0, 0, 0};
   std::int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    Lanes a0, b0, a1, b1;
-    __builtin_memcpy(&a0, a + i, sizeof a0);
-    __builtin_memcpy(&b0, b + i, sizeof b0);
-    __builtin_memcpy(&a1, a + i + 4, sizeof a1);
-    __builtin_memcpy(&b1, b + i + 4, sizeof b1);
-    acc0 += a0 * b0;
-    acc1 += a1 * b1;
+    acc0 += load_lanes(a + i) * load_lanes(b + i);
+    acc1 += load_lanes(a + i + 4) * load_lanes(b + i + 4);
   }
   const Lanes acc = acc0 + acc1;
   float sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
@@ -38,14 +31,8 @@ float dot(const float* a, const float* b, std::int64_t n) {
 // out[0..n) += w * x[0..n)
 void add_scaled(float* out, const float* x, float w, std::int64_t n) {
   std::int64_t i = 0;
-  const Lanes wv = {w, w, w, w};
-  for (; i + 4 <= n; i += 4) {
-    Lanes o, xv;
-    __builtin_memcpy(&o, out + i, sizeof o);
-    __builtin_memcpy(&xv, x + i, sizeof xv);
-    o += wv * xv;
-    __builtin_memcpy(out + i, &o, sizeof o);
-  }
+  const Lanes wv = splat(w);
+  for (; i + 4 <= n; i += 4) store_lanes(out + i, load_lanes(out + i) + wv * load_lanes(x + i));
   for (; i < n; ++i) out[i] += w * x[i];
 }
 

@@ -3,38 +3,16 @@
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
-#if defined(__SSE__)
-#include <xmmintrin.h>
-#elif defined(__aarch64__)
-#include <arm_neon.h>
-#endif
-
 #include <cmath>
 #include <stdexcept>
 #include <string>
 #include <unordered_set>
 #include <utility>
 
+#include "float_lanes.h"
+
 namespace weakdistill::student_internal {
 namespace {
-
-// Four float lanes, as GCC and Clang vector extensions (as cached_attention.cc): GCC does not
-// vectorize a loop that calls std::sqrt unless built with -fno-math-errno, which this project's
-// flags do not set, so the lanes are explicit and their square root is the ISA's.
-typedef float Lanes __attribute__((vector_size(16)));
-
-Lanes lanes_sqrt(Lanes x) {
-#if defined(__SSE__)
-  return (Lanes)_mm_sqrt_ps((__m128)x);
-#elif defined(__aarch64__)
-  return (Lanes)vsqrtq_f32((float32x4_t)x);
-#else
-  for (int l = 0; l < 4; ++l) x[l] = std::sqrt(x[l]);
-  return x;
-#endif
-}
-
-Lanes splat(float x) { return Lanes{x, x, x, x}; }
 
 // A step's scalars, rounded to float as ATen rounds a double Scalar for a float tensor.
 struct Coefficients {
@@ -54,18 +32,15 @@ void update(float* p, const float* g, float* m, float* v, std::int64_t n, const 
               root2 = splat(c.root_correction2), eps = splat(c.eps), neg_step = splat(c.neg_step);
   std::int64_t i = 0;
   for (; i + 4 <= n; i += 4) {
-    Lanes pv, gv, mv, vv;
-    __builtin_memcpy(&pv, p + i, sizeof pv);
-    __builtin_memcpy(&gv, g + i, sizeof gv);
-    __builtin_memcpy(&mv, m + i, sizeof mv);
-    __builtin_memcpy(&vv, v + i, sizeof vv);
+    Lanes pv = load_lanes(p + i), mv = load_lanes(m + i), vv = load_lanes(v + i);
+    const Lanes gv = load_lanes(g + i);
     pv = pv * decay;
     mv = mv * beta1 + a1 * gv;
     vv = vv * beta2 + a2 * gv * gv;
     pv = pv + neg_step * mv / (lanes_sqrt(vv) / root2 + eps);
-    __builtin_memcpy(p + i, &pv, sizeof pv);
-    __builtin_memcpy(m + i, &mv, sizeof mv);
-    __builtin_memcpy(v + i, &vv, sizeof vv);
+    store_lanes(p + i, pv);
+    store_lanes(m + i, mv);
+    store_lanes(v + i, vv);
   }
   for (; i < n; ++i) {
     const float gi = g[i];
